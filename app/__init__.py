@@ -1,0 +1,152 @@
+"""Tasks API: the application factory."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import flask_swagger_ui
+from flask import Blueprint as FlaskBlueprint
+from flask import Flask
+from flask_migrate import Migrate
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from . import config as config_module
+from .api import Api
+from .auth import EXTENSION_KEY, TokenAuthority
+from .config import ConfigError
+from .errors import register_error_handlers
+from .models import db
+
+__all__ = ["ConfigError", "api", "create_app", "migrate"]
+__version__ = "1.0.0"
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+SWAGGER_UI_ASSETS = str(Path(flask_swagger_ui.__file__).resolve().parent / "dist")
+
+API_DESCRIPTION = """\
+A task list per user, for frontends that sign users in with
+[Better Auth](https://www.better-auth.com).
+
+Every route is under `/api/{user_id}` and needs `Authorization: Bearer <JWT>`
+whose `sub` is that `user_id`. Use **Authorize** with a token
+(`flask token create USER_ID` prints one for local use) to try the routes here.
+
+Errors always have the shape
+`{"code": 422, "status": "Unprocessable Entity", "message": "...", "errors": {...}}`.
+"""
+
+api = Api()
+migrate = Migrate()
+
+
+def _api_settings() -> dict[str, Any]:
+    return {
+        "API_TITLE": "Tasks API",
+        "API_VERSION": __version__,
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        # Swagger UI is served from the pinned flask-swagger-ui package: no CDN.
+        "OPENAPI_SWAGGER_UI_URL": "/static/swagger-ui/",
+        "API_SPEC_OPTIONS": {
+            "info": {"description": API_DESCRIPTION},
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "JWT",
+                        "description": "A Better Auth JWT whose `sub` is the path's user_id.",
+                    }
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
+    }
+
+
+def _engine_options(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Wait for a competing writer instead of failing with "database is locked".
+        return {"connect_args": {"timeout": 10}}
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,  # drop connections the server closed
+        "pool_recycle": 1800,
+        "pool_size": config["DB_POOL_SIZE"],
+        "max_overflow": config["DB_MAX_OVERFLOW"],
+        "pool_timeout": 5,
+    }
+    if url.startswith("postgresql"):
+        options["connect_args"] = {
+            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
+            "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",
+            "application_name": "tasks-api",
+        }
+    return options
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cursor.close()
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, then the environment, then ``test_config``."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SQLALCHEMY_ENGINE_OPTIONS={},
+        **_api_settings(),
+    )
+    app.config.update(config_module.from_env())
+    app.config.update(test_config or {})
+    config_module.validate(app.config)
+
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+            app.instance_path, "tasks.db"
+        )
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **_engine_options(url, app.config),
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
+
+    app.json.sort_keys = False  # fields in schema order, as documented
+    app.extensions[EXTENSION_KEY] = TokenAuthority.from_config(app.config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+
+    app.register_blueprint(
+        FlaskBlueprint(
+            "swagger_ui_assets",
+            __name__,
+            static_folder=SWAGGER_UI_ASSETS,
+            static_url_path="/static/swagger-ui",
+        )
+    )
+    api.init_app(app)
+    register_error_handlers(app)
+
+    from .tasks import USER_ID_PARAMETER, TaskIdConverter, blp, task_id_param_schema
+
+    app.url_map.converters["task_id"] = TaskIdConverter
+    api.register_converter(TaskIdConverter, task_id_param_schema)
+    api.register_blueprint(blp, parameters=[USER_ID_PARAMETER])
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,116 @@
+"""Database models: the owners (``users``) and their ``tasks``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Largest id the database can hold (BIGINT on PostgreSQL, INTEGER on SQLite are both 64-bit).
+MAX_TASK_ID = 2**63 - 1
+TITLE_MAX = 200
+DESCRIPTION_MAX = 1000
+USER_ID_MAX = 255
+
+naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=naming_convention)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are
+    stored as naive UTC and given their ``UTC`` tzinfo back when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# 64-bit ids on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" is the auto-numbered rowid.
+TaskId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(USER_ID_MAX), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id!r}>"
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(TaskId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
+    completed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # One index per list query: (owner[, status], sort key, id). The id makes the
+    # tie-break part of the index, so a page is an index range scan with no sort;
+    # PostgreSQL scans them backwards for order=desc.
+    __table_args__ = (
+        Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
+        Index("ix_tasks_user_title", "user_id", "title", "id"),
+        Index("ix_tasks_user_completed_created", "user_id", "completed", "created_at", "id"),
+        Index("ix_tasks_user_completed_updated", "user_id", "completed", "updated_at", "id"),
+        Index("ix_tasks_user_completed_title", "user_id", "completed", "title", "id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Task {self.id} of {self.user_id!r}>"
