@@ -1,0 +1,149 @@
+"""Shared fixtures.
+
+The database is a SQLite file by default and PostgreSQL when TEST_DATABASE_URL
+is set; either way the schema comes from the real migrations (``flask db upgrade``).
+Set TASKS_REQUIRE_ALL=1 (as .ci/run does) to turn every "part missing" skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+# Tests configure the app explicitly; the developer's shell must not change what they see.
+for _name in (
+    "DATABASE_URL",
+    "BETTER_AUTH_SECRET",
+    "BETTER_AUTH_URL",
+    "BETTER_AUTH_JWKS_URL",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_SECRET_ALGORITHMS",
+    "JWT_JWKS_ALGORITHMS",
+    "JWT_LEEWAY",
+):
+    os.environ.pop(_name, None)
+
+from app import create_app  # noqa: E402
+from app.auth import Identity, create_token  # noqa: E402
+from app.config import normalize_database_url  # noqa: E402
+from app.models import db  # noqa: E402
+from app.tasks import queries  # noqa: E402
+
+TEST_SECRET = "test-secret-0123456789-abcdefghijklmnop"
+ALICE = "alice-3J9xQ2mN8pL4vR7sT1wY6zA0bC5d"
+BOB = "bob-Q2mN8pL4vR7sT1wY6zA0bC5dE2fk3J9"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a part the test needs is missing, or fail under TASKS_REQUIRE_ALL=1."""
+    if condition:
+        return
+    if os.environ.get("TASKS_REQUIRE_ALL") == "1":
+        pytest.fail(f"required part missing (TASKS_REQUIRE_ALL=1): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return normalize_database_url(url)
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "tasks-test.db")
+
+
+def make_app(database_url: str, **overrides: Any) -> Flask:
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = make_app(database_url)
+    with app.app_context():
+        downgrade(revision="base")  # a reused PostgreSQL test database starts empty too
+        upgrade()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM tasks"))
+            conn.execute(text("DELETE FROM users"))
+
+
+@pytest.fixture
+def client(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    def make(user_id: str = ALICE, **kwargs: Any) -> str:
+        return create_token(TEST_SECRET, user_id, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def auth_headers(token: Callable[..., str]) -> Callable[..., dict[str, str]]:
+    def make(user_id: str = ALICE, **kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(user_id, **kwargs)}"}
+
+    return make
+
+
+@pytest.fixture
+def make_task(app: Flask) -> Callable[..., dict[str, Any]]:
+    """Insert a task directly (not through the API) and return it as a dict."""
+
+    def make(user_id: str = ALICE, title: str = "A task", **fields: Any) -> dict[str, Any]:
+        with app.app_context():
+            row = queries.create_task(Identity(user_id), {"title": title, **fields})
+            db.session.remove()
+        return dict(row._mapping)
+
+    return make
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app behind a real threaded HTTP server on a free loopback port."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        app.config["PROPAGATE_EXCEPTIONS"] = None
