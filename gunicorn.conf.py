@@ -17,6 +17,9 @@ keepalive = 5
 # Recycle workers now and then so slow leaks cannot grow without bound.
 max_requests = 1000
 max_requests_jitter = 100
+# Import the app once in the master: a configuration error stops the start with one line
+# and exit status 1, and workers share the loaded code.
+preload_app = True
 accesslog = "-"
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
