@@ -9,8 +9,13 @@ is configured), so a token can never pick its own key or algorithm.
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import re
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,7 +24,10 @@ import jwt
 from flask import current_app, g, request
 from flask_smorest import abort
 
+from .config import jwks_url, origin
 from .models import USER_ID_MAX
+
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "token_authority"
 REALM = 'Bearer realm="tasks"'
@@ -72,6 +80,154 @@ class SecretVerifier:
         )
 
 
+# Which JWK a token's algorithm may be verified with: key type and, for EC, the curve.
+KEY_TYPES: dict[str, tuple[str, set[str] | None]] = {
+    "EdDSA": ("OKP", {"Ed25519", "Ed448"}),
+    "ES256": ("EC", {"P-256"}),
+    "ES384": ("EC", {"P-384"}),
+    "ES512": ("EC", {"P-521"}),
+    **{f"{p}{n}": ("RSA", None) for p in ("RS", "PS") for n in (256, 384, 512)},
+}
+MAX_JWKS_BYTES = 256 * 1024
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a JWKS URL that redirects is an error, not a hint to follow
+
+
+class JWKSCache:
+    """The public keys of one JWKS URL, cached in this worker process.
+
+    - Keys are refetched when the cache is older than ``lifespan`` or a token names
+      an unknown ``kid``, but at most once every ``min_refresh`` seconds, so a flood
+      of made-up kids cannot hammer the auth server.
+    - A failed fetch keeps the keys already known (stale-if-error): tokens whose key
+      is cached keep working while the auth server is down; others get a 401.
+    - A fetch is bounded by ``timeout``; threads wait for an ongoing fetch at most
+      that long, so no worker hangs on a slow auth server.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lifespan: float = 300,
+        timeout: float = 3,
+        min_refresh: float = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self._lifespan = lifespan
+        self._timeout = timeout
+        self._min_refresh = min_refresh
+        self._clock = clock
+        self._keys: dict[str | None, tuple[jwt.PyJWK, dict[str, Any]]] = {}
+        self._fetched_at: float | None = None
+        self._last_attempt = float("-inf")
+        self._lock = threading.Lock()
+        self._opener = urllib.request.build_opener(_NoRedirect())
+
+    def get(self, kid: str | None) -> tuple[jwt.PyJWK, dict[str, Any]] | None:
+        now = self._clock()
+        stale = self._fetched_at is None or now - self._fetched_at >= self._lifespan
+        if stale or kid not in self._keys:
+            self._refresh()
+        keys = self._keys
+        if kid is None and len(keys) == 1:
+            return next(iter(keys.values()))  # a token without kid, a set with one key
+        return keys.get(kid)
+
+    def _refresh(self) -> None:
+        if self._clock() - self._last_attempt < self._min_refresh:
+            return
+        if not self._lock.acquire(timeout=self._timeout):
+            return
+        try:
+            if self._clock() - self._last_attempt < self._min_refresh:
+                return  # another thread refreshed while this one waited
+            self._last_attempt = self._clock()
+            try:
+                self._keys = self._fetch()
+                self._fetched_at = self._clock()
+            except Exception as exc:  # network, HTTP, JSON or key errors alike
+                log.warning(
+                    "JWKS fetch from %s failed (%s); keeping %d cached key(s)",
+                    self.url,
+                    type(exc).__name__,
+                    len(self._keys),
+                )
+        finally:
+            self._lock.release()
+
+    def _fetch(self) -> dict[str | None, tuple[jwt.PyJWK, dict[str, Any]]]:
+        req = urllib.request.Request(self.url, headers={"Accept": "application/json"})
+        with self._opener.open(req, timeout=self._timeout) as resp:
+            body = resp.read(MAX_JWKS_BYTES + 1)
+        if len(body) > MAX_JWKS_BYTES:
+            raise ValueError("JWKS document too large")
+        document = json.loads(body)
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ValueError("not a JWKS document")
+        keys: dict[str | None, tuple[jwt.PyJWK, dict[str, Any]]] = {}
+        for data in document["keys"]:
+            if not isinstance(data, dict) or data.get("use", "sig") != "sig":
+                continue
+            try:
+                key = jwt.PyJWK(data)  # PyJWT parses the key; unusable entries are skipped
+            except jwt.PyJWTError:
+                continue
+            keys[data.get("kid") if isinstance(data.get("kid"), str) else None] = (key, data)
+        if not keys:
+            raise ValueError("JWKS document has no usable signing key")
+        return keys
+
+
+class JWKSVerifier:
+    """Asymmetric tokens from Better Auth's ``jwt()`` plugin, verified with its JWKS."""
+
+    def __init__(
+        self,
+        cache: JWKSCache,
+        *,
+        algorithms: list[str],
+        leeway: int,
+        issuer: str | None,
+        audience: str | None,
+    ) -> None:
+        self.cache = cache
+        self._algorithms = set(algorithms)
+        self._leeway = leeway
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str, header: Mapping[str, Any]) -> dict[str, Any]:
+        alg = header.get("alg")
+        if alg not in self._algorithms or alg not in KEY_TYPES:
+            raise jwt.InvalidAlgorithmError("algorithm not allowed")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise jwt.InvalidTokenError("bad kid")
+        # jku, x5u, x5c and jwk headers are never consulted: keys come only from our JWKS URL.
+        found = self.cache.get(kid)
+        if found is None:
+            raise jwt.InvalidTokenError("no key for this kid")
+        key, data = found
+        kty, curves = KEY_TYPES[alg]
+        if data.get("kty") != kty or (curves is not None and data.get("crv") not in curves):
+            raise jwt.InvalidAlgorithmError("key type does not match the algorithm")
+        if data.get("alg") not in (None, alg):
+            raise jwt.InvalidAlgorithmError("key is for another algorithm")
+        return decode_with_policy(
+            token,
+            key.key,
+            algorithms=[alg],
+            leeway=self._leeway,
+            issuer=self._issuer,
+            audience=self._audience,
+        )
+
+
 def decode_with_policy(
     token: str,
     key: Any,
@@ -117,7 +273,24 @@ class TokenAuthority:
                 issuer=config.get("JWT_ISSUER"),
                 audience=config.get("JWT_AUDIENCE"),
             )
-        return cls(secret=secret)
+        jwks = None
+        url = jwks_url(config)
+        if url:
+            default = origin(config["BETTER_AUTH_URL"]) if config.get("BETTER_AUTH_URL") else None
+            jwks = JWKSVerifier(
+                JWKSCache(
+                    url,
+                    lifespan=config["JWKS_CACHE_SECONDS"],
+                    timeout=config["JWKS_TIMEOUT_SECONDS"],
+                    min_refresh=config["JWKS_MIN_REFRESH_SECONDS"],
+                ),
+                algorithms=config["JWT_JWKS_ALGORITHMS"],
+                leeway=config["JWT_LEEWAY"],
+                # Better Auth sets iss and aud to its base URL's origin.
+                issuer=config.get("JWT_ISSUER") or default,
+                audience=config.get("JWT_AUDIENCE") or default,
+            )
+        return cls(secret=secret, jwks=jwks)
 
     def authenticate(self, token: str) -> Identity:
         if len(token) > MAX_TOKEN_LENGTH:

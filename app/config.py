@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 MIN_SECRET_LENGTH = 32
 
@@ -27,6 +28,18 @@ def _list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
     raw = env.get(name, "")
     items = [part.strip() for part in raw.split(",") if part.strip()]
     return items or list(default)
+
+
+DEFAULT_JWKS_ALGORITHMS = ["EdDSA", "ES256", "ES512", "RS256", "PS256"]
+ASYMMETRIC_ALGORITHMS = {
+    "EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+}
+
+
+def origin(url: str) -> str:
+    """``https://auth.example.com/base`` -> ``https://auth.example.com``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def normalize_database_url(url: str) -> str:
@@ -52,6 +65,12 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWT_AUDIENCE": env.get("JWT_AUDIENCE") or None,
         "JWT_SECRET_ALGORITHMS": _list(env, "JWT_SECRET_ALGORITHMS", ["HS256"]),
         "JWT_LEEWAY": _int(env, "JWT_LEEWAY", 30),
+        "BETTER_AUTH_URL": (env.get("BETTER_AUTH_URL") or "").rstrip("/") or None,
+        "BETTER_AUTH_JWKS_URL": env.get("BETTER_AUTH_JWKS_URL") or None,
+        "JWT_JWKS_ALGORITHMS": _list(env, "JWT_JWKS_ALGORITHMS", DEFAULT_JWKS_ALGORITHMS),
+        "JWKS_CACHE_SECONDS": _int(env, "JWKS_CACHE_SECONDS", 300),
+        "JWKS_TIMEOUT_SECONDS": _int(env, "JWKS_TIMEOUT_SECONDS", 3),
+        "JWKS_MIN_REFRESH_SECONDS": _int(env, "JWKS_MIN_REFRESH_SECONDS", 5),
         "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 5),
         "DB_MAX_OVERFLOW": _int(env, "DB_MAX_OVERFLOW", 2),
         "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 3),
@@ -59,14 +78,38 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
 
 
+def jwks_url(config: Mapping[str, Any]) -> str | None:
+    if config.get("BETTER_AUTH_JWKS_URL"):
+        return str(config["BETTER_AUTH_JWKS_URL"])
+    if config.get("BETTER_AUTH_URL"):
+        return f"{config['BETTER_AUTH_URL']}/api/auth/jwks"
+    return None
+
+
 def validate(config: Mapping[str, Any]) -> None:
     """Refuse to start unless tokens can be verified safely (fail closed)."""
     secret = config.get("BETTER_AUTH_SECRET")
-    if not secret:
+    url = jwks_url(config)
+    if not secret and not url:
         raise ConfigError(
-            "no way to verify tokens is configured: set BETTER_AUTH_SECRET "
-            f"(at least {MIN_SECRET_LENGTH} characters)"
+            "no way to verify tokens is configured: set BETTER_AUTH_URL (or BETTER_AUTH_JWKS_URL) "
+            f"for Better Auth's JWKS, and/or BETTER_AUTH_SECRET (at least {MIN_SECRET_LENGTH} "
+            "characters)"
         )
+    for name in ("BETTER_AUTH_URL", "BETTER_AUTH_JWKS_URL"):
+        value = config.get(name)
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+            raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    for alg in config["JWT_JWKS_ALGORITHMS"]:
+        if alg not in ASYMMETRIC_ALGORITHMS:
+            raise ConfigError(f"JWT_JWKS_ALGORITHMS may only list asymmetric algorithms, got {alg!r}")
+    for name in ("JWKS_CACHE_SECONDS", "JWKS_TIMEOUT_SECONDS", "JWKS_MIN_REFRESH_SECONDS"):
+        if config[name] <= 0:
+            raise ConfigError(f"{name} must be positive")
+    if config["JWT_LEEWAY"] < 0:
+        raise ConfigError("JWT_LEEWAY must not be negative")
+    if not secret:
+        return
     if len(secret) < MIN_SECRET_LENGTH:
         raise ConfigError(
             f"BETTER_AUTH_SECRET is {len(secret)} characters long; "
@@ -75,5 +118,3 @@ def validate(config: Mapping[str, Any]) -> None:
     for alg in config["JWT_SECRET_ALGORITHMS"]:
         if alg not in ("HS256", "HS384", "HS512"):
             raise ConfigError(f"JWT_SECRET_ALGORITHMS may only list HS256/HS384/HS512, got {alg!r}")
-    if config["JWT_LEEWAY"] < 0:
-        raise ConfigError("JWT_LEEWAY must not be negative")
