@@ -21,6 +21,7 @@ from .auth import EXTENSION_KEY, TokenAuthority
 from .config import ConfigError
 from .errors import register_error_handlers
 from .models import db
+from .web import init_browser_support
 
 __all__ = ["ConfigError", "api", "create_app", "migrate"]
 __version__ = "1.0.0"
@@ -139,6 +140,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     api.init_app(app)
     register_error_handlers(app)
+    init_browser_support(app)
 
     from .tasks import USER_ID_PARAMETER, TaskIdConverter, blp, task_id_param_schema
 

@@ -71,6 +71,9 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWKS_CACHE_SECONDS": _int(env, "JWKS_CACHE_SECONDS", 300),
         "JWKS_TIMEOUT_SECONDS": _int(env, "JWKS_TIMEOUT_SECONDS", 3),
         "JWKS_MIN_REFRESH_SECONDS": _int(env, "JWKS_MIN_REFRESH_SECONDS", 5),
+        # No origin unless configured (the local quickstart's .env sets http://localhost:3000).
+        "CORS_ORIGINS": _list(env, "CORS_ORIGINS", []),
+        "CORS_MAX_AGE": _int(env, "CORS_MAX_AGE", 600),
         "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 5),
         "DB_MAX_OVERFLOW": _int(env, "DB_MAX_OVERFLOW", 2),
         "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 3),
@@ -106,6 +109,11 @@ def validate(config: Mapping[str, Any]) -> None:
     for name in ("JWKS_CACHE_SECONDS", "JWKS_TIMEOUT_SECONDS", "JWKS_MIN_REFRESH_SECONDS"):
         if config[name] <= 0:
             raise ConfigError(f"{name} must be positive")
+    for item in config["CORS_ORIGINS"]:
+        if item == "*" or urlsplit(item).scheme not in ("http", "https") or urlsplit(item).path:
+            raise ConfigError(
+                f"CORS_ORIGINS entries must be origins like https://app.example.com, got {item!r}"
+            )
     if config["JWT_LEEWAY"] < 0:
         raise ConfigError("JWT_LEEWAY must not be negative")
     if not secret:

@@ -1,0 +1,83 @@
+"""What browsers need: CORS for the frontend's origin, and security headers.
+
+The API answers JSON only, so its Content-Security-Policy forbids everything; the
+docs page gets only what Swagger UI needs: its own scripts and styles from this
+service, its inline start-up script by hash, and data: images.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from flask import Flask, Response, request
+from flask_cors import CORS
+
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
+EXPOSED_HEADERS = [
+    "X-Pagination",
+    "Link",
+    "ETag",
+    "Location",
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+]
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def _docs_csp(html: bytes) -> str:
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(html)
+    )
+    return (
+        "default-src 'none'; "
+        f"script-src 'self' {hashes}; "
+        # Swagger UI sets style attributes from JavaScript.
+        "style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; "
+        "connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def init_browser_support(app: Flask) -> None:
+    origins = app.config["CORS_ORIGINS"]
+    # No configured origin: no CORS headers at all, so browsers refuse cross-origin calls.
+    CORS(
+        app,
+        resources={r"/api/.*": {}, r"/openapi\.json": {}},
+        origins=origins,
+        allow_headers=ALLOWED_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        max_age=app.config["CORS_MAX_AGE"],
+        supports_credentials=False,  # bearer tokens, never cookies
+        vary_header=True,
+    )
+    docs_path = app.config["OPENAPI_SWAGGER_UI_PATH"]
+    docs_csp_cache: dict[bytes, str] = {}
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if request.path == docs_path and response.status_code == 200:
+            html = response.get_data()
+            if html not in docs_csp_cache:
+                docs_csp_cache.clear()  # one page; keep the cache at one entry
+                docs_csp_cache[html] = _docs_csp(html)
+            headers["Content-Security-Policy"] = docs_csp_cache[html]
+        else:
+            headers.setdefault("Content-Security-Policy", API_CSP)
+        if request.path.startswith("/api/"):
+            # Task data is one user's: never stored by shared caches, revalidated by the browser.
+            headers["Cache-Control"] = "private, no-cache"
+        return response
