@@ -1,25 +1,87 @@
 """gunicorn settings: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-Defaults suit a 2-core machine; every value can be overridden from the environment.
+Production defaults for a 2-core machine; every value can be overridden from the
+environment (or with gunicorn's own command-line flags, which win over this file).
 """
 
 import os
+import shutil
+import tempfile
+
+# Prometheus multiprocess mode: each worker writes its metrics to files in this folder
+# and /metrics sums them. It must be set before the app imports prometheus_client.
+# This file is read once, by the master, before the app is preloaded: start clean here,
+# since stale files from an earlier run would be summed into the new counts.
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(tempfile.gettempdir(), f"tasks-api-metrics-{os.getpid()}"),
+)
+shutil.rmtree(_metrics_dir, ignore_errors=True)
+os.makedirs(_metrics_dir, exist_ok=True)
 
 # HOST defaults to all interfaces (containers); the local quickstart sets 127.0.0.1.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+
+# Worker model: gthread, 2 workers x 4 threads on 2 cores. Measured with bench/run.py
+# (see bench/README.md): threads overlap each request's database round trips, and
+# a sync worker stalls behind a slow client or query; a gthread worker keeps serving.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads overlap the database round trips of one worker; keep DB_POOL_SIZE >= threads.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-timeout = 30
-graceful_timeout = 30
-keepalive = 5
-# Recycle workers now and then so slow leaks cannot grow without bound.
-max_requests = 1000
-max_requests_jitter = 100
-# Import the app once in the master: a configuration error stops the start with one line
-# and exit status 1, and workers share the loaded code.
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # keep DB_POOL_SIZE >= threads
+# Connections waiting for a thread; past this the kernel queues them.
+worker_connections = 1000
+backlog = 2048
+
+timeout = 30  # a worker silent this long is killed and replaced
+graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
+keepalive = 5  # raise above the load balancer's idle timeout when behind one
+
+# Recycle workers now and then (jittered so they do not all restart at once),
+# so a slow leak cannot grow without bound.
+max_requests = 10000
+max_requests_jitter = 1000
+
+# Import the app once in the master: a configuration error stops the start with one
+# line and exit status 1, and workers share the loaded code.
 preload_app = True
-accesslog = "-"
+
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"  # heartbeat files off the (possibly slow) container disk
+
+# The app writes one JSON line per request itself; gunicorn's access log would repeat it.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "app": {
+            "()": "app.logs.JSONFormatter"
+            if os.environ.get("LOG_FORMAT", "json").lower() == "json"
+            else "app.logs.TextFormatter"
+        }
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "app", "stream": "ext://sys.stderr"}
+    },
+    # The app adds its own handler to the root logger (app/logs.py).
+    "root": {"level": loglevel.upper(), "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+    },
+}
+
+# gunicorn 27's control socket lives at one fixed path per user: several instances on
+# one host would fight over it, and operators here use signals (TERM, HUP, TTIN/TTOU).
+no_control_socket = True
+
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -14,13 +14,18 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
 from .api import Api
 from .auth import EXTENSION_KEY, TokenAuthority
 from .config import ConfigError
 from .errors import register_error_handlers
+from .limits import init_limits
+from .logs import configure_logging, init_request_logging
 from .models import db
+from .ops import bp as ops_bp
+from .ops import init_metrics, migrations_head
 from .web import init_browser_support
 
 __all__ = ["ConfigError", "api", "create_app", "migrate"]
@@ -112,6 +117,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config_module.from_env())
     app.config.update(test_config or {})
     config_module.validate(app.config)
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
@@ -127,8 +136,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # fields in schema order, as documented
     app.extensions[EXTENSION_KEY] = TokenAuthority.from_config(app.config)
 
+    app.config["MIGRATIONS_HEAD"] = migrations_head(MIGRATIONS_DIR)
+
+    # after_request hooks run in reverse order of registration: the request log,
+    # registered first, sees the final response.
+    init_request_logging(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    if app.config["METRICS_ENABLED"]:
+        init_metrics(app)
 
     app.register_blueprint(
         FlaskBlueprint(
@@ -138,8 +154,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             static_url_path="/static/swagger-ui",
         )
     )
+    app.register_blueprint(ops_bp)
     api.init_app(app)
     register_error_handlers(app)
+    init_limits(app, exempt=[ops_bp])
     init_browser_support(app)
 
     from .tasks import USER_ID_PARAMETER, TaskIdConverter, blp, task_id_param_schema

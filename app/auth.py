@@ -25,6 +25,7 @@ from flask import current_app, g, request
 from flask_smorest import abort
 
 from .config import jwks_url, origin
+from .limits import EXTENSION_KEY as RATE_LIMITS_KEY
 from .models import USER_ID_MAX
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def decode_with_policy(
     audience: str | None,
 ) -> dict[str, Any]:
     """Verify signature and registered claims with the service's rules."""
-    return jwt.decode(
+    claims = jwt.decode(
         token,
         key,
         algorithms=algorithms,
@@ -251,6 +252,12 @@ def decode_with_policy(
             "verify_aud": audience is not None,
         },
     )
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        # RFC 7519 NumericDate: a JSON number. PyJWT would accept "1790000000" too.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise jwt.InvalidTokenError(f"{name} must be a number")
+    return claims
 
 
 class TokenAuthority:
@@ -367,9 +374,12 @@ def auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
             identity = authority.authenticate(token)  # type: ignore[arg-type]
         except TokenError as exc:
             _unauthorized(str(exc), invalid=True)
+        g.identity = identity
+        rate_limits = current_app.extensions.get(RATE_LIMITS_KEY)
+        if rate_limits is not None:
+            rate_limits.check_user(identity.user_id)  # counts every authenticated request
         if identity.user_id != kwargs.get("user_id"):
             abort(403, message="The token does not grant access to this user's tasks.")
-        g.identity = identity
         return view(*args, **kwargs)
 
     return wrapper

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import limits
+
 MIN_SECRET_LENGTH = 32
 
 
@@ -22,6 +24,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
@@ -76,8 +89,18 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CORS_MAX_AGE": _int(env, "CORS_MAX_AGE", 600),
         "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 5),
         "DB_MAX_OVERFLOW": _int(env, "DB_MAX_OVERFLOW", 2),
-        "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 3),
+        # libpq's connect_timeout has a 2 s floor: with PostgreSQL gone, 503 within ~2 s.
+        "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 2),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
+        "RATE_LIMIT_PER_USER": env.get("RATE_LIMIT_PER_USER") or "300 per minute",
+        "RATE_LIMIT_PER_ADDRESS": env.get("RATE_LIMIT_PER_ADDRESS") or "1200 per minute",
+        "METRICS_ENABLED": _bool(env, "METRICS_ENABLED", True),
+        "LOG_LEVEL": (env.get("LOG_LEVEL") or "INFO").upper(),
+        "LOG_FORMAT": (env.get("LOG_FORMAT") or "json").lower(),
+        # Number of proxies in front of the service whose X-Forwarded-For/-Proto to trust.
+        "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
     }
 
 
@@ -114,6 +137,15 @@ def validate(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"CORS_ORIGINS entries must be origins like https://app.example.com, got {item!r}"
             )
+    for name in ("RATE_LIMIT_PER_USER", "RATE_LIMIT_PER_ADDRESS"):
+        try:
+            limits.parse(config[name])
+        except ValueError:
+            raise ConfigError(f"{name} must look like '300 per minute', got {config[name]!r}") from None
+    if config["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {config['LOG_FORMAT']!r}")
+    if config["LOG_LEVEL"] not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"LOG_LEVEL must be a logging level name, got {config['LOG_LEVEL']!r}")
     if config["JWT_LEEWAY"] < 0:
         raise ConfigError("JWT_LEEWAY must not be negative")
     if not secret:

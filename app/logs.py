@@ -1,0 +1,112 @@
+"""Structured logs: one JSON line per request and per error; request ids.
+
+Never logged: tokens, secrets, request bodies, query strings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_HANDLER_NAME = "tasks-api"
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+request_log = logging.getLogger("tasks.request")
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            entry.update(fields)
+        request_id = getattr(record, "request_id", None)
+        if request_id and "request_id" not in entry:
+            entry["request_id"] = request_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s%(details)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None) or {}
+        record.details = (" " + " ".join(f"{k}={v}" for k, v in fields.items())) if fields else ""
+        return super().format(record)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the current request's id to every record logged while serving it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context():
+            record.request_id = g.get("request_id")
+        return True
+
+
+def formatter_for(fmt: str) -> logging.Formatter:
+    return TextFormatter() if fmt == "text" else JSONFormatter()
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Send the root logger to stderr in the chosen format (idempotent)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter_for(fmt))
+    handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def init_request_logging(app: Flask) -> None:
+    @app.before_request
+    def start_request() -> None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        request_id = g.get("request_id") or uuid.uuid4().hex
+        response.headers[REQUEST_ID_HEADER] = request_id
+        started = g.get("started")
+        identity = g.get("identity")
+        rule = request.url_rule
+        request_log.log(
+            logging.DEBUG if request.path in QUIET_PATHS else logging.INFO,
+            "request",
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "route": rule.rule if rule is not None else None,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2)
+                    if started is not None
+                    else None,
+                    "user_id": identity.user_id if identity is not None else None,
+                    "request_id": request_id,
+                }
+            },
+        )
+        return response
