@@ -75,7 +75,7 @@ logconfig_dict = {
 
 # gunicorn 27's control socket lives at one fixed path per user: several instances on
 # one host would fight over it, and operators here use signals (TERM, HUP, TTIN/TTOU).
-no_control_socket = True
+control_socket_disable = True
 
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
