@@ -18,10 +18,15 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv
 COPY app ./app
 COPY migrations ./migrations
-COPY wsgi.py gunicorn.conf.py ./
+COPY wsgi.py gunicorn.conf.py docker-entrypoint.sh ./
 RUN mkdir -p /srv/instance && chown app:app /srv/instance
 USER app
 EXPOSE 8000
-# Migrations are a separate step, run once per release:
+# Liveness only (no database): a database outage must not get healthy replicas killed.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/healthz', timeout=2)"]
+# Migrations are a separate, switchable step, run once per release (never by every replica):
 #   docker run --rm -e DATABASE_URL -e BETTER_AUTH_SECRET tasks-api flask db upgrade
+# or start the container with RUN_MIGRATIONS=1 for a single-instance setup.
+ENTRYPOINT ["/srv/docker-entrypoint.sh"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
