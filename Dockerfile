@@ -24,7 +24,7 @@ USER app
 EXPOSE 8000
 # Liveness only (no database): a database outage must not get healthy replicas killed.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/healthz', timeout=2)"]
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"
 # Migrations are a separate, switchable step, run once per release (never by every replica):
 #   docker run --rm -e DATABASE_URL -e BETTER_AUTH_SECRET tasks-api flask db upgrade
 # or start the container with RUN_MIGRATIONS=1 for a single-instance setup.

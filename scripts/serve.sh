@@ -14,6 +14,7 @@ if [ ! -f .env ]; then
     echo "# Written by scripts/serve.sh for a local run; see .env.example for every variable."
     echo "BETTER_AUTH_SECRET=$secret"
     echo "CORS_ORIGINS=http://localhost:3000"
+    echo "LOG_FORMAT=text"
   } > .env
   echo "Wrote .env with a generated BETTER_AUTH_SECRET."
 fi
