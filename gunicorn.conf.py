@@ -8,6 +8,11 @@ import os
 import shutil
 import tempfile
 
+from dotenv import load_dotenv
+
+# A local .env (LOG_FORMAT, PORT, ...) counts for these settings too; real variables win.
+load_dotenv()
+
 # Prometheus multiprocess mode: each worker writes its metrics to files in this folder
 # and /metrics sums them. It must be set before the app imports prometheus_client.
 # This file is read once, by the master, before the app is preloaded: start clean here,
