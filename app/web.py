@@ -22,6 +22,7 @@ EXPOSED_HEADERS = [
     "Location",
     "X-Request-ID",
     "Retry-After",
+    "WWW-Authenticate",
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
