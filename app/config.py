@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import limits
 
 MIN_SECRET_LENGTH = 32
+# RFC 7518 §3.2: an HMAC key at least as long as the hash output.
+SECRET_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
 class ConfigError(RuntimeError):
@@ -156,5 +158,9 @@ def validate(config: Mapping[str, Any]) -> None:
             f"at least {MIN_SECRET_LENGTH} are required"
         )
     for alg in config["JWT_SECRET_ALGORITHMS"]:
-        if alg not in ("HS256", "HS384", "HS512"):
+        if alg not in SECRET_MIN_BYTES:
             raise ConfigError(f"JWT_SECRET_ALGORITHMS may only list HS256/HS384/HS512, got {alg!r}")
+        if len(secret.encode()) < SECRET_MIN_BYTES[alg]:
+            raise ConfigError(
+                f"{alg} needs a BETTER_AUTH_SECRET of at least {SECRET_MIN_BYTES[alg]} bytes"
+            )
