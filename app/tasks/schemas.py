@@ -121,6 +121,21 @@ class TaskToggleSchema(ma.Schema):
 class TaskQueryArgsSchema(ma.Schema):
     """Filter, sort and page the list."""
 
+    @ma.pre_load
+    def _one_value_each(self, data: Any, **kwargs: Any) -> Any:
+        # webargs hands over a proxy of the query MultiDict and would silently take the
+        # first of repeated values; a second value is never ignored unchecked.
+        multi = getattr(data, "data", None)
+        if multi is not None and hasattr(multi, "getlist"):
+            errors = {
+                name: ["Give this parameter only once."]
+                for name in self.fields
+                if len(multi.getlist(name)) > 1
+            }
+            if errors:
+                raise ma.ValidationError(errors)
+        return data
+
     status = fields.String(
         load_default="all",
         validate=validate.OneOf(["all", "pending", "completed"]),
