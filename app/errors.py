@@ -13,7 +13,8 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, Response
 from marshmallow import fields
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,10 @@ def error_payload(code: int, message: str | None = None, errors: Any = None) -> 
     return payload
 
 
-def _service_unavailable(exc: DBAPIError) -> Response:
+def _service_unavailable(exc: SQLAlchemyError) -> Response:
     # Log the driver's class only: the statement and its parameters stay out of logs.
-    log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc))
+    orig = getattr(exc, "orig", None)
+    log.error("database unavailable: %s", type(orig or exc).__name__)
     body = json.dumps(error_payload(503, "The database is unavailable; try again shortly."))
     return Response(
         body,
@@ -79,3 +81,5 @@ def register_error_handlers(app: Flask) -> None:
     # Lost connections, timeouts, "database is locked": transient, so 503 + Retry-After.
     app.register_error_handler(OperationalError, _service_unavailable)
     app.register_error_handler(InterfaceError, _service_unavailable)
+    # Every pooled connection busy for pool_timeout seconds: overloaded, so also 503.
+    app.register_error_handler(PoolTimeoutError, _service_unavailable)

@@ -462,3 +462,25 @@ def test_unreachable_database_still_authenticates_first(down_client: Any) -> Non
     resp = down_client.get(f"/api/{ALICE}/tasks")
     assert resp.status_code == 401
     assert_error(resp, 401)
+
+
+def test_exhausted_connection_pool_is_503_with_retry_after(database_url, token):
+    """Every pooled connection busy past pool_timeout: 503 + Retry-After, not a 500."""
+    app = make_app(
+        database_url,
+        PROPAGATE_EXCEPTIONS=False,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.3},
+    )
+    with app.app_context():
+        held = db.engine.connect()
+        try:
+            resp = app.test_client().get(
+                f"/api/{ALICE}/tasks", headers={"Authorization": f"Bearer {token(ALICE)}"}
+            )
+        finally:
+            held.close()
+            db.engine.dispose()
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"].isdigit()
+    body = resp.get_json()
+    assert body["code"] == 503 and body["status"] == "Service Unavailable"

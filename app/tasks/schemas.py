@@ -29,6 +29,16 @@ class TrimmedString(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
+class UTCTimestamp(fields.DateTime):
+    """``2026-11-26T17:38:00.123456Z``: UTC, microseconds, ``Z``. Documented as date-time."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)  # "iso" keeps the OpenAPI format date-time
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else value.strftime(TIMESTAMP_FORMAT)
+
+
 class StrictBoolean(fields.Boolean):
     """Only JSON ``true``/``false``: not ``"true"``, ``1`` or ``"yes"``."""
 
@@ -84,13 +94,11 @@ class TaskSchema(ma.Schema):
     title = _title(required=True)
     description = _description(load_default=None)
     completed = _completed(load_default=False)
-    created_at = fields.DateTime(
-        format=TIMESTAMP_FORMAT,
+    created_at = UTCTimestamp(
         dump_only=True,
         metadata={"description": "UTC, ISO 8601.", "example": "2026-11-26T17:38:00.123456Z"},
     )
-    updated_at = fields.DateTime(
-        format=TIMESTAMP_FORMAT,
+    updated_at = UTCTimestamp(
         dump_only=True,
         metadata={
             "description": "UTC, ISO 8601; moves on every change.",

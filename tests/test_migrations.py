@@ -1,0 +1,187 @@
+"""Migrations: empty -> head -> base -> head, on a database of the test's own.
+
+Never the session ``app`` fixture's database: on SQLite a temporary file, on
+PostgreSQL a fresh ``<testdb>_migrations`` database created (and dropped) here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from app.models import db
+from conftest import make_app
+
+TASK_INDEXES = {
+    "ix_tasks_user_created": ["user_id", "created_at", "id"],
+    "ix_tasks_user_updated": ["user_id", "updated_at", "id"],
+    "ix_tasks_user_title": ["user_id", "title", "id"],
+    "ix_tasks_user_completed_created": ["user_id", "completed", "created_at", "id"],
+    "ix_tasks_user_completed_updated": ["user_id", "completed", "updated_at", "id"],
+    "ix_tasks_user_completed_title": ["user_id", "completed", "title", "id"],
+}
+
+
+@pytest.fixture
+def migrations_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database nobody else uses, removed afterwards."""
+    if not database_url.startswith("postgresql"):
+        yield "sqlite:///" + str(tmp_path / "migrations.db")
+        return
+
+    server_url = make_url(database_url)
+    name = f"{server_url.database}_migrations"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    quoted = admin.dialect.identifier_preparer.quote(name)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))  # a leftover of a killed run
+            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrations_app(migrations_url: str) -> Iterator[Flask]:
+    app = make_app(migrations_url)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _migrate(command: str, revision: str = "head") -> None:
+    """Run ``flask db upgrade``/``downgrade``, then start over with fresh connections.
+
+    A pooled SQLite connection that was idle during the DDL can answer ``PRAGMA
+    index_list`` from its stale in-memory schema (seen here: no indexes after a
+    re-upgrade), so reflection must not reuse connections from before the change.
+    """
+    getattr(flask_migrate, command)(revision=revision)
+    db.engine.dispose()
+
+
+def _tables(app: Flask) -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names())
+
+
+def _schema_diff(app: Flask) -> list:
+    """What ``flask db check`` compares: the models against the migrated schema."""
+    options = app.extensions["migrate"].configure_args
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": options.get("compare_type", True)}
+        )
+        return compare_metadata(context, db.metadata)
+
+
+def _check_head_schema(app: Flask) -> None:
+    inspector = sa.inspect(db.engine)
+    assert {"users", "tasks", "alembic_version"} <= set(inspector.get_table_names())
+
+    indexes = {
+        ix["name"]: ix["column_names"]
+        for ix in inspector.get_indexes("tasks")
+        if ix["name"].startswith("ix_tasks_user_")
+    }
+    assert indexes == TASK_INDEXES
+
+    assert inspector.get_pk_constraint("users")["constrained_columns"] == ["id"]
+    assert inspector.get_pk_constraint("tasks")["constrained_columns"] == ["id"]
+    (fk,) = inspector.get_foreign_keys("tasks")
+    assert fk["constrained_columns"] == ["user_id"]
+    assert (fk["referred_table"], fk["referred_columns"]) == ("users", ["id"])
+    assert (fk["options"].get("ondelete") or "").upper() == "CASCADE"
+
+    columns = {c["name"]: c for c in inspector.get_columns("tasks")}
+    assert set(columns) == {
+        "id", "user_id", "title", "description", "completed", "created_at", "updated_at"
+    }
+    assert {name for name, c in columns.items() if c["nullable"]} == {"description"}
+
+
+def _check_cascade(app: Flask) -> None:
+    """Deleting a user deletes their tasks, in the database itself (raw SQL, no ORM)."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO users (id, created_at) VALUES (:id, :now)"),
+            {"id": "cascade-user", "now": "2026-01-01 00:00:00+00:00"},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO tasks (user_id, title, created_at, updated_at) "
+                "VALUES (:u, 't', :now, :now)"
+            ),
+            {"u": "cascade-user", "now": "2026-01-01 00:00:00+00:00"},
+        )
+        # `completed` has a server default: omitted above, it is false.
+        completed = conn.execute(
+            sa.text("SELECT completed FROM tasks WHERE user_id = 'cascade-user'")
+        ).scalar_one()
+        assert not completed
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM users WHERE id = 'cascade-user'"))
+    with db.engine.connect() as conn:
+        left = conn.execute(
+            sa.text("SELECT count(*) FROM tasks WHERE user_id = 'cascade-user'")
+        ).scalar_one()
+    assert left == 0
+
+
+def test_upgrade_downgrade_upgrade(migrations_app: Flask) -> None:
+    app = migrations_app
+    with app.app_context():
+        assert _tables(app) == set()  # really starts empty
+
+        _migrate("upgrade")
+        _check_head_schema(app)
+        _check_cascade(app)
+        assert _schema_diff(app) == []
+
+        _migrate("downgrade", "base")
+        assert _tables(app) <= {"alembic_version"}
+        with db.engine.connect() as conn:
+            if "alembic_version" in _tables(app):
+                versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+                assert versions == []
+
+        # The whole cycle again: downgrade left nothing behind that blocks a new upgrade.
+        _migrate("upgrade")
+        _check_head_schema(app)
+        _check_cascade(app)
+        assert _schema_diff(app) == []
+        with db.engine.connect() as conn:
+            (version,) = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+        head = _head_revision(app)
+        assert version == head
+
+        _migrate("upgrade")  # already at head: a no-op, not an error
+        assert _schema_diff(app) == []
+
+
+def _head_revision(app: Flask) -> str:
+    from alembic.script import ScriptDirectory
+
+    config = app.extensions["migrate"].migrate.get_config()
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_models_match_migrations_before_any_data(migrations_app: Flask) -> None:
+    """``flask db check``: autogenerate finds nothing to add, drop or alter."""
+    with migrations_app.app_context():
+        _migrate("upgrade")
+        diff = _schema_diff(migrations_app)
+        assert diff == [], f"models and migrations disagree: {diff}"
