@@ -162,11 +162,18 @@ class JWKSCache:
             self._lock.release()
 
     def _fetch(self) -> dict[str | None, tuple[jwt.PyJWK, dict[str, Any]]]:
+        # `timeout` bounds each socket operation; the deadline bounds the whole fetch,
+        # so a server trickling bytes cannot hold a worker (worst case about 2 x timeout).
+        deadline = time.monotonic() + self._timeout
         req = urllib.request.Request(self.url, headers={"Accept": "application/json"})
+        body = bytearray()
         with self._opener.open(req, timeout=self._timeout) as resp:
-            body = resp.read(MAX_JWKS_BYTES + 1)
-        if len(body) > MAX_JWKS_BYTES:
-            raise ValueError("JWKS document too large")
+            while chunk := resp.read1(16384):
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError("JWKS document too large")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("JWKS fetch exceeded its deadline")
         document = json.loads(body)
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise ValueError("not a JWKS document")
