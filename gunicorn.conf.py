@@ -31,6 +31,9 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # (see bench/README.md): threads overlap each request's database round trips, and
 # a sync worker stalls behind a slow client or query; a gthread worker keeps serving.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+if worker_class == "gthread":
+    # gthread that refuses (rather than resets) connections once SIGTERM arrives.
+    worker_class = "app.workers.DrainingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # keep DB_POOL_SIZE >= threads
 # Connections waiting for a thread; past this the kernel queues them.
