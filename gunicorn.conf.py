@@ -4,8 +4,8 @@ Production defaults for a 2-core machine; every value can be overridden from the
 environment (or with gunicorn's own command-line flags, which win over this file).
 """
 
+import glob
 import os
-import shutil
 import tempfile
 
 from dotenv import load_dotenv
@@ -21,8 +21,9 @@ _metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR",
     os.path.join(tempfile.gettempdir(), f"tasks-api-metrics-{os.getpid()}"),
 )
-shutil.rmtree(_metrics_dir, ignore_errors=True)
 os.makedirs(_metrics_dir, exist_ok=True)
+for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):  # only prometheus_client's files
+    os.remove(_stale)
 
 # HOST defaults to all interfaces (containers); the local quickstart sets 127.0.0.1.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"

@@ -102,6 +102,8 @@ def init_limits(app: Flask, exempt: list) -> RateLimits:  # type: ignore[type-ar
     # the limiter's, this one runs after the limiter has added its headers.
     @app.after_request
     def reset_as_delta(response):  # type: ignore[no-untyped-def]
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)  # meaningless on a success
         reset = response.headers.get("RateLimit-Reset", "")
         if reset.isdigit() and int(reset) > 10**9:
             # IETF RateLimit-Reset is seconds until the reset, not an epoch time.

@@ -105,6 +105,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         with db.engine.begin() as conn:
             conn.execute(text("DELETE FROM tasks"))
             conn.execute(text("DELETE FROM users"))
+        queries.known_users.clear()  # the users rows are gone
 
 
 @pytest.fixture
@@ -140,7 +141,6 @@ def make_task(app: Flask) -> Callable[..., dict[str, Any]]:
     def make(user_id: str = ALICE, title: str = "A task", **fields: Any) -> dict[str, Any]:
         with app.app_context():
             row = queries.create_task(Identity(user_id), {"title": title, **fields})
-            db.session.remove()
         return dict(row._mapping)
 
     return make

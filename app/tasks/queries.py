@@ -1,16 +1,23 @@
 """SQL for the tasks routes. Every statement is scoped to one owner.
 
-Each write is a single statement (``UPDATE ... RETURNING``, ``DELETE``), so two
-requests on one task never lose a change: the database serialises them.
+Each request uses one pooled connection in autocommit mode: a single statement
+(``UPDATE ... RETURNING``, ``DELETE``, ``INSERT ... RETURNING``) is atomic on its
+own, so two requests on one task never lose a change, and no BEGIN/COMMIT/ROLLBACK
+round trips are spent on reads and single-statement writes. The only multi-statement
+write (a user's first task: add the user, then the task) runs in a real transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from threading import Lock
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, insert, not_, select, update
+from sqlalchemy import Connection, Row, case, delete, func, insert, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from ..auth import Identity
 from ..models import Task, User, db, utcnow
@@ -34,19 +41,71 @@ SORT_COLUMNS = {"created": tasks.c.created_at, "updated": tasks.c.updated_at, "t
 STATUS_FILTERS = {"pending": False, "completed": True}
 
 
+@contextmanager
+def connection() -> Iterator[Connection]:
+    """One pooled connection for the request, in autocommit mode."""
+    with db.engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+class KnownUsers:
+    """User ids this process has seen in ``users``, so creates skip the upsert.
+
+    Bounded (least recently used are forgotten). A stale entry (a user deleted by an
+    operator) is harmless: the insert then fails its foreign key and is retried with
+    the upsert.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = Lock()
+
+    def __contains__(self, user_id: str) -> bool:
+        with self._lock:
+            if user_id in self._ids:
+                self._ids.move_to_end(user_id)
+                return True
+            return False
+
+    def add(self, user_id: str) -> None:
+        with self._lock:
+            self._ids[user_id] = None
+            if len(self._ids) > self._size:
+                self._ids.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+    def discard(self, user_id: str) -> None:
+        with self._lock:
+            self._ids.pop(user_id, None)
+
+
+known_users = KnownUsers()
+
+
 def _owned(user_id: str, task_id: int) -> tuple[Any, Any]:
     return tasks.c.user_id == user_id, tasks.c.id == task_id
 
 
-def count_tasks(user_id: str, status: str) -> int:
+def count_tasks(conn: Connection, user_id: str, status: str) -> int:
     stmt = select(func.count()).select_from(tasks).where(tasks.c.user_id == user_id)
     if status in STATUS_FILTERS:
         stmt = stmt.where(tasks.c.completed == STATUS_FILTERS[status])
-    return db.session.execute(stmt).scalar_one()
+    return conn.execute(stmt).scalar_one()
 
 
 def list_tasks(
-    user_id: str, *, status: str, sort: str, order: str, limit: int, offset: int
+    conn: Connection,
+    user_id: str,
+    *,
+    status: str,
+    sort: str,
+    order: str,
+    limit: int,
+    offset: int,
 ) -> Sequence[Row[Any]]:
     stmt = select(*TASK_COLUMNS).where(tasks.c.user_id == user_id)
     if status in STATUS_FILTERS:
@@ -56,33 +115,23 @@ def list_tasks(
         stmt = stmt.order_by(key.asc(), tasks.c.id.asc())
     else:
         stmt = stmt.order_by(key.desc(), tasks.c.id.desc())
-    return db.session.execute(stmt.limit(limit).offset(offset)).all()
+    return conn.execute(stmt.limit(limit).offset(offset)).all()
 
 
-def get_task(user_id: str, task_id: int) -> Row[Any] | None:
+def get_task(conn: Connection, user_id: str, task_id: int) -> Row[Any] | None:
     stmt = select(*TASK_COLUMNS).where(*_owned(user_id, task_id))
-    return db.session.execute(stmt).one_or_none()
+    return conn.execute(stmt).one_or_none()
 
 
-def _insert_ignoring_duplicate(table: Any, values: Mapping[str, Any]) -> Any:
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).values(**values).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).values(**values).on_conflict_do_nothing()
-    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+def _insert_user_if_missing(conn: Connection, identity: Identity, now: Any) -> None:
+    values = {"id": identity.user_id, "email": identity.email, "name": identity.name}
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert_(users).values(**values, created_at=now).on_conflict_do_nothing())
 
 
 def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
     now = utcnow()
-    # The owner's row is added the first time they create a task (two statements, one commit).
-    db.session.execute(
-        _insert_ignoring_duplicate(
-            users,
-            {"id": identity.user_id, "email": identity.email, "name": identity.name, "created_at": now},
-        )
-    )
-    row = db.session.execute(
+    stmt = (
         insert(tasks)
         .values(
             user_id=identity.user_id,
@@ -93,24 +142,37 @@ def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
             updated_at=now,
         )
         .returning(*TASK_COLUMNS)
-    ).one()
-    db.session.commit()
+    )
+    if identity.user_id in known_users:
+        try:
+            with connection() as conn:
+                return conn.execute(stmt).one()
+        except IntegrityError:  # the users row went away since: add it back below
+            known_users.discard(identity.user_id)
+    # The owner's row is added the first time they create a task: both or neither, so a
+    # real transaction (an autocommit connection's begin() would not be one).
+    with db.engine.begin() as conn:
+        _insert_user_if_missing(conn, identity, now)
+        row = conn.execute(stmt).one()
+    known_users.add(identity.user_id)
     return row
 
 
-def update_task(user_id: str, task_id: int, changes: Mapping[str, Any]) -> Row[Any] | None:
+def update_task(
+    conn: Connection, user_id: str, task_id: int, changes: Mapping[str, Any]
+) -> Row[Any] | None:
     stmt = (
         update(tasks)
         .where(*_owned(user_id, task_id))
         .values(**changes, updated_at=utcnow())
         .returning(*TASK_COLUMNS)
     )
-    row = db.session.execute(stmt).one_or_none()
-    db.session.commit()
-    return row
+    return conn.execute(stmt).one_or_none()
 
 
-def toggle_task(user_id: str, task_id: int, completed: bool | None) -> Row[Any] | None:
+def toggle_task(
+    conn: Connection, user_id: str, task_id: int, completed: bool | None
+) -> Row[Any] | None:
     """Flip ``completed`` in the database, or set it; a no-op set keeps ``updated_at``."""
     if completed is None:
         values = {"completed": not_(tasks.c.completed), "updated_at": utcnow()}
@@ -122,12 +184,8 @@ def toggle_task(user_id: str, task_id: int, completed: bool | None) -> Row[Any] 
             ),
         }
     stmt = update(tasks).where(*_owned(user_id, task_id)).values(values).returning(*TASK_COLUMNS)
-    row = db.session.execute(stmt).one_or_none()
-    db.session.commit()
-    return row
+    return conn.execute(stmt).one_or_none()
 
 
-def delete_task(user_id: str, task_id: int) -> bool:
-    result = db.session.execute(delete(tasks).where(*_owned(user_id, task_id)))
-    db.session.commit()
-    return bool(result.rowcount)
+def delete_task(conn: Connection, user_id: str, task_id: int) -> bool:
+    return bool(conn.execute(delete(tasks).where(*_owned(user_id, task_id))).rowcount)

@@ -1,0 +1,114 @@
+"""Cost and faithfulness of the tasks data path.
+
+- Every route runs a fixed, small number of SQL statements, whatever the page size
+  (no statement per task), and no transaction round trips on reads.
+- The hand-written serializer returns exactly what TaskSchema documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import ALICE
+from sqlalchemy import event
+
+from app.models import db
+from app.tasks.routes import task_json
+from app.tasks.schemas import TaskSchema
+
+
+def _autocommit(dbapi_connection) -> bool:  # noqa: ANN001
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        return dbapi_connection.isolation_level is None  # None means autocommit
+    return bool(dbapi_connection.autocommit)  # psycopg2
+
+
+@pytest.fixture
+def statements(app) -> Iterator[list[str]]:
+    """Every statement sent to the database while the test runs, as "VERB" when the
+    connection was in autocommit (no BEGIN/COMMIT round trips) or "VERB in tx"."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        verb = statement.split()[0].upper()
+        seen.append(verb if _autocommit(conn.connection.dbapi_connection) else f"{verb} in tx")
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("page_size", [1, 20, 500])
+def test_list_runs_two_statements_whatever_the_page_size(
+    client, auth_headers, make_task, statements, page_size
+):
+    for i in range(30):
+        make_task(ALICE, f"task {i}")
+    statements.clear()
+    resp = client.get(f"/api/{ALICE}/tasks?page_size={page_size}", headers=auth_headers())
+    assert resp.status_code == 200 and len(resp.get_json()) == min(page_size, 30)
+    assert statements == ["SELECT", "SELECT"]  # count, page
+
+
+def test_list_past_the_last_page_runs_only_the_count(client, auth_headers, make_task, statements):
+    make_task(ALICE, "only")
+    statements.clear()
+    resp = client.get(f"/api/{ALICE}/tasks?page=99", headers=auth_headers())
+    assert resp.status_code == 200 and resp.get_json() == []
+    assert statements == ["SELECT"]
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body", "expected"),
+    [
+        ("get", "", None, ["SELECT"]),
+        ("put", "", {"title": "new"}, ["UPDATE"]),
+        ("patch", "/complete", None, ["UPDATE"]),
+        ("delete", "", None, ["DELETE"]),
+    ],
+)
+def test_item_routes_run_one_statement(
+    client, auth_headers, make_task, statements, method, suffix, body, expected
+):
+    task = make_task(ALICE, "one")
+    statements.clear()
+    resp = getattr(client, method)(
+        f"/api/{ALICE}/tasks/{task['id']}{suffix}", headers=auth_headers(), json=body
+    )
+    assert resp.status_code in (200, 204)
+    assert statements == expected
+
+
+def test_create_adds_the_user_once_then_runs_one_insert(client, auth_headers, statements):
+    first = client.post(f"/api/{ALICE}/tasks", json={"title": "a"}, headers=auth_headers())
+    assert first.status_code == 201
+    assert statements == ["INSERT in tx", "INSERT in tx"]  # users row + task, atomically
+    statements.clear()
+    second = client.post(f"/api/{ALICE}/tasks", json={"title": "b"}, headers=auth_headers())
+    assert second.status_code == 201
+    assert statements == ["INSERT"]
+
+
+def test_create_recovers_when_a_known_user_row_was_deleted(app, client, auth_headers):
+    assert client.post(f"/api/{ALICE}/tasks", json={"title": "a"}, headers=auth_headers()).status_code == 201
+    with app.app_context(), db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM users")  # an operator removed the user (tasks cascade)
+    resp = client.post(f"/api/{ALICE}/tasks", json={"title": "b"}, headers=auth_headers())
+    assert resp.status_code == 201
+    listed = client.get(f"/api/{ALICE}/tasks", headers=auth_headers()).get_json()
+    assert [t["title"] for t in listed] == ["b"]
+
+
+def test_serializer_matches_the_schema(make_task):
+    task = make_task(ALICE, "Buy milk", description="Two litres", completed=True)
+
+    class Row:  # attribute access, like a result row
+        def __init__(self, mapping):
+            self.__dict__.update(mapping)
+
+    assert task_json(Row(task)) == TaskSchema().dump(Row(task))
+    empty = make_task(ALICE, "No notes")
+    assert task_json(Row(empty)) == TaskSchema().dump(Row(empty))
