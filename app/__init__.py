@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
@@ -79,9 +81,14 @@ def _api_settings() -> dict[str, Any]:
 def _engine_options(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Wait for a competing writer instead of failing with "database is locked".
-        return {"connect_args": {"timeout": 10}}
+        return {"connect_args": {"timeout": 10}, "isolation_level": "AUTOCOMMIT"}
     options: dict[str, Any] = {
-        "pool_pre_ping": True,  # drop connections the server closed
+        # Connections are made in autocommit mode once: single statements need no
+        # BEGIN/COMMIT round trips, and nothing is toggled per request. The few
+        # multi-statement writes (and migrations) ask for a real transaction.
+        "isolation_level": "AUTOCOMMIT",
+        # Dead connections are dropped by _ping_idle_connections (below) rather than
+        # pool_pre_ping, which would spend a round trip on every request.
         "pool_recycle": 1800,
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
@@ -94,6 +101,38 @@ def _engine_options(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
             "application_name": "tasks-api",
         }
     return options
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection before use only if it sat idle for a while.
+
+    A connection in steady use is known to be alive; one idle for IDLE_PING_SECONDS may
+    have been closed by a database restart, a failover or a proxy's idle timeout. A
+    failed ping raises DisconnectionError, on which the pool discards the connection and
+    opens a new one. (While busy, a connection that dies fails its statement: that request
+    gets a 503, and SQLAlchemy invalidates the pool's other connections of that era.)
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _mark_idle(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise DisconnectionError("idle connection is dead") from exc
 
 
 @event.listens_for(Engine, "connect")
@@ -142,6 +181,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_request_logging(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    if url.startswith("postgresql"):
+        with app.app_context():
+            _ping_idle_connections(db.engine)
     if app.config["METRICS_ENABLED"]:
         init_metrics(app)
 

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import marshmallow as ma
+import psycopg2
 from flask import Flask, Response
 from marshmallow import fields
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -83,3 +84,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(InterfaceError, _service_unavailable)
     # Every pooled connection busy for pool_timeout seconds: overloaded, so also 503.
     app.register_error_handler(PoolTimeoutError, _service_unavailable)
+    # Driver errors SQLAlchemy did not wrap (raised while returning a connection to the
+    # pool as the server goes away): still the database, still 503.
+    app.register_error_handler(psycopg2.OperationalError, _service_unavailable)
+    app.register_error_handler(psycopg2.InterfaceError, _service_unavailable)

@@ -93,6 +93,13 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # The app's engine runs in autocommit mode; a migration is one real transaction
+        # (PostgreSQL has transactional DDL: a failed migration leaves nothing behind).
+        level = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}.get(
+            connection.dialect.name
+        )
+        if level:
+            connection = connection.execution_options(isolation_level=level)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

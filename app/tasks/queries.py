@@ -1,6 +1,6 @@
 """SQL for the tasks routes. Every statement is scoped to one owner.
 
-Each request uses one pooled connection in autocommit mode: a single statement
+Each request uses one pooled connection, in autocommit mode: a single statement
 (``UPDATE ... RETURNING``, ``DELETE``, ``INSERT ... RETURNING``) is atomic on its
 own, so two requests on one task never lose a change, and no BEGIN/COMMIT/ROLLBACK
 round trips are spent on reads and single-statement writes. The only multi-statement
@@ -37,15 +37,25 @@ TASK_COLUMNS = (
     tasks.c.updated_at,
 )
 
+TRANSACTION_LEVELS = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
 SORT_COLUMNS = {"created": tasks.c.created_at, "updated": tasks.c.updated_at, "title": tasks.c.title}
 STATUS_FILTERS = {"pending": False, "completed": True}
 
 
 @contextmanager
 def connection() -> Iterator[Connection]:
-    """One pooled connection for the request, in autocommit mode."""
+    """One pooled connection for the request (the engine is in autocommit mode)."""
     with db.engine.connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """A real transaction: on an autocommit connection, begin() alone would not be one."""
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level=TRANSACTION_LEVELS[conn.dialect.name])
+        with conn.begin():
+            yield conn
 
 
 class KnownUsers:
@@ -151,7 +161,7 @@ def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
             known_users.discard(identity.user_id)
     # The owner's row is added the first time they create a task: both or neither, so a
     # real transaction (an autocommit connection's begin() would not be one).
-    with db.engine.begin() as conn:
+    with transaction() as conn:
         _insert_user_if_missing(conn, identity, now)
         row = conn.execute(stmt).one()
     known_users.add(identity.user_id)
