@@ -1,0 +1,481 @@
+"""Benchmark the tasks API against a bare Flask "hello" under the same gunicorn settings.
+
+    .venv/bin/python bench/run.py                 # full run (10 s x 3 repeats per measurement)
+    .venv/bin/python bench/run.py --smoke         # 2 s per route, exit 1 if any request failed
+    .venv/bin/python bench/run.py --scale ...     # = bench/scale.py (100,000-task user)
+    .venv/bin/python bench/run.py --soak ...      # = bench/soak.py (memory over a long run)
+
+See bench/README.md for what it measures and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+import harness
+from harness import BenchError, Database, Server, WrkResult, log
+
+ROUTES = ("hello", "list", "get", "create", "update", "toggle", "delete")
+WRITE_ROUTES = ("create", "update", "toggle", "delete")
+
+READER, CREATOR, UPDATER, TOGGLER, DELETER = (
+    "bench-reader",
+    "bench-creator",
+    "bench-updater",
+    "bench-toggler",
+    "bench-deleter",
+)
+LIST_TASKS = 20  # the reader's tasks: one full page of the list route
+WRITE_ROW_IDS = 512  # rows cycled through by update and toggle (> 256 connections)
+# The delete run consumes a block of ids made just before it; no route can outrun the
+# bare hello app, so 1.5x hello's rate (or this, when hello is not measured) is enough.
+DELETE_RATE_BOUND = 8000.0
+DELETE_RATE_FACTOR = 1.5
+
+# Targets from issue 6, as ratios to hello in the same run.
+RATIO_TARGETS = {"list": 0.35, "get": 0.40, "create": 0.20, "toggle": 0.20}
+READ_P99_TARGET_MS = 50.0
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Benchmark the tasks API with wrk against a bare Flask hello app.",
+        epilog="--scale and --soak hand the remaining options to bench/scale.py and bench/soak.py.",
+    )
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run (10)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; medians reported (3)"
+    )
+    parser.add_argument(
+        "--connections", default="32,256", help="comma-separated wrk -c values (32,256)"
+    )
+    parser.add_argument(
+        "--routes", default=",".join(ROUTES), help=f"comma-separated subset of {','.join(ROUTES)}"
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="2 s per route, 1 repeat, no warm-up; exit 1 if any request failed",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=3,
+        help="seconds of unrecorded load on each server before measuring (3)",
+    )
+    parser.add_argument(
+        "--no-status-hook",
+        action="store_true",
+        help="no Lua response() hook: cheaper for wrk, but only statuses >= 400 count",
+    )
+    parser.add_argument(
+        "--wrk-timeout",
+        type=float,
+        default=2,
+        help="wrk --timeout: slower responses count as socket errors (2 s, wrk's default)",
+    )
+    parser.add_argument("--json", default="latest.json", help="file name under bench/results/")
+    harness.add_gunicorn_options(parser)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.duration, args.repeat, args.warmup = 2, 1, 0
+    args.connections = [int(c) for c in str(args.connections).split(",") if c.strip()]
+    args.routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    unknown = set(args.routes) - set(ROUTES)
+    if unknown:
+        parser.error(f"unknown routes: {', '.join(sorted(unknown))}")
+    args.routes = [r for r in ROUTES if r in args.routes]  # hello first: delete sizing uses it
+    if args.repeat < 1 or args.duration < 1 or not args.connections:
+        parser.error("--repeat and --duration must be at least 1, and --connections not empty")
+    if min(args.connections) < 1:
+        parser.error("--connections must be positive")
+    return args
+
+
+class Bench:
+    """Seeds the data and turns a (route, connections) pair into one wrk run."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        wrk: str,
+        database: Database,
+        env: dict[str, str],
+        app: Server,
+        hello: Server,
+    ) -> None:
+        self.args, self.wrk, self.db, self.app, self.hello = args, wrk, database, app, hello
+        secret = env["BETTER_AUTH_SECRET"]
+        self.tokens = {
+            u: harness.token_for(secret, u) for u in (READER, CREATOR, UPDATER, TOGGLER, DELETER)
+        }
+        self.api = harness.ApiClient(app.url)
+        self.ids: dict[str, list[int]] = {}
+
+    # ------------------------------------------------------------------ seeding
+
+    def seed(self) -> None:
+        started = time.monotonic()
+        reader_bodies = [
+            {
+                "title": f"Seeded task {i:02d}",
+                "description": None if i % 3 == 0 else f"Seeded by bench/run.py, number {i}",
+                "completed": i % 4 == 0,
+            }
+            for i in range(1, LIST_TASKS + 1)
+        ]
+        self.ids[READER] = self.api.create_tasks(READER, self.tokens[READER], reader_bodies)
+        writer_bodies = [
+            {"title": f"Writable task {i}", "description": "Seeded by bench/run.py"}
+            for i in range(WRITE_ROW_IDS)
+        ]
+        for user in (UPDATER, TOGGLER):
+            self.ids[user] = self.api.create_tasks(user, self.tokens[user], writer_bodies)
+        # One task each, so that their users rows exist (as after a first real request).
+        for user in (CREATOR, DELETER):
+            self.ids[user] = self.api.create_tasks(user, self.tokens[user], [{"title": "First"}], 1)
+        status, body = self.api.request(
+            "GET", f"/api/{READER}/tasks?page_size={LIST_TASKS}", self.tokens[READER]
+        )
+        if status != 200 or len(body) != LIST_TASKS:
+            raise BenchError(f"seeded list answered {status} with {len(body)} items")
+        self.settle()
+        log(
+            f"seeded {LIST_TASKS} tasks for {READER}, {WRITE_ROW_IDS} each for {UPDATER} and "
+            f"{TOGGLER} through the API in {time.monotonic() - started:.1f} s"
+        )
+
+    def settle(self) -> None:
+        """Same starting point for every run: no bulk leftovers, fresh statistics."""
+        self.db.execute(
+            "DELETE FROM tasks WHERE user_id = %s AND id <> ALL(%s)", (CREATOR, self.ids[CREATOR])
+        )
+        self.db.execute(
+            "DELETE FROM tasks WHERE user_id = %s AND id <> ALL(%s)", (DELETER, self.ids[DELETER])
+        )
+        self.db.execute("VACUUM (ANALYZE) tasks")
+        self.db.execute("CHECKPOINT")
+
+    def delete_pool(self, rows: int) -> tuple[int, int]:
+        """A block of consecutive ids for the delete run, inserted in one statement.
+
+        Through the API this would take longer than the run itself; the rows look like
+        API-made ones, and their owner's users row was made through the API."""
+        conn = self.db.connect()
+        try:
+            conn.autocommit = False
+            with conn.cursor() as cur:
+                # No other insert may take sequence numbers meanwhile: the ids are one block.
+                cur.execute("LOCK TABLE tasks IN EXCLUSIVE MODE")
+                cur.execute(
+                    "WITH made AS (INSERT INTO tasks (user_id, title, description, completed, "
+                    "created_at, updated_at) SELECT %s, 'Delete me ' || g, NULL, false, now(), "
+                    "now() FROM generate_series(1, %s) AS g RETURNING id) "
+                    "SELECT min(id), max(id), count(*) FROM made",
+                    (DELETER, rows),
+                )
+                first, last, count = cur.fetchone()
+            conn.commit()
+        finally:
+            conn.close()
+        if last - first + 1 != count:
+            raise BenchError(f"delete pool ids are not consecutive ({first}..{last}, {count} rows)")
+        self.db.execute("ANALYZE tasks")
+        return int(first), int(count)
+
+    # ------------------------------------------------------------------ runs
+
+    def lua_env(self, route: str, connections: int, hello_rps: float | None) -> dict[str, str]:
+        env: dict[str, str] = {"BENCH_METHOD": "GET", "BENCH_PATH": "/"}
+        if self.args.no_status_hook:
+            env["BENCH_STATUS_HOOK"] = "0"
+        if route == "hello":
+            return env
+        user = {
+            "list": READER,
+            "get": READER,
+            "create": CREATOR,
+            "update": UPDATER,
+            "toggle": TOGGLER,
+            "delete": DELETER,
+        }[route]
+        env["BENCH_TOKEN"] = self.tokens[user]
+        base = f"/api/{user}/tasks"
+        if route == "list":
+            env["BENCH_PATH"] = f"{base}?page_size={LIST_TASKS}"
+        elif route == "get":
+            env.update(BENCH_PATH=f"{base}/{{id}}", BENCH_IDS=",".join(map(str, self.ids[READER])))
+        elif route == "create":
+            env.update(
+                BENCH_METHOD="POST",
+                BENCH_PATH=base,
+                BENCH_BODY=json.dumps({"title": "Made by wrk", "description": "bench"}),
+            )
+        elif route == "update":
+            env.update(
+                BENCH_METHOD="PUT",
+                BENCH_PATH=f"{base}/{{id}}",
+                BENCH_IDS=",".join(map(str, self.ids[UPDATER])),
+                BENCH_BODY=json.dumps({"title": "Renamed by wrk", "description": "bench"}),
+            )
+        elif route == "toggle":
+            env.update(
+                BENCH_METHOD="PATCH",
+                BENCH_PATH=f"{base}/{{id}}/complete",
+                BENCH_IDS=",".join(map(str, self.ids[TOGGLER])),
+            )
+        elif route == "delete":
+            bound = DELETE_RATE_FACTOR * hello_rps if hello_rps else DELETE_RATE_BOUND
+            rows = math.ceil(bound * self.args.duration) + 1000
+            start, count = self.delete_pool(rows)
+            env.update(
+                BENCH_METHOD="DELETE",
+                BENCH_PATH=f"{base}/{{id}}",
+                BENCH_ID_START=str(start),
+                BENCH_ID_COUNT=str(count),
+            )
+        return env
+
+    def measure(
+        self, route: str, connections: int, duration: float, hello_rps: float | None = None
+    ) -> WrkResult:
+        server = self.hello if route == "hello" else self.app
+        env = self.lua_env(route, connections, hello_rps)
+        try:
+            return harness.run_wrk(
+                self.wrk,
+                server.url + "/",
+                connections=connections,
+                duration=duration,
+                lua_env=env,
+                timeout_s=self.args.wrk_timeout,
+            )
+        finally:
+            server.wait_idle()
+            if route in WRITE_ROUTES:
+                self.settle()
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def summarise(
+    args: argparse.Namespace, runs: dict[tuple[str, int], list[WrkResult]]
+) -> list[dict[str, Any]]:
+    rows = []
+    for connections in args.connections:
+        hello = runs.get(("hello", connections))
+        hello_rps = median([r.rps for r in hello]) if hello else None
+        for route in args.routes:
+            results = runs.get((route, connections), [])
+            if not results:
+                continue
+            rps = median([r.rps for r in results])
+            statuses: dict[str, int] = defaultdict(int)
+            for r in results:
+                for code, n in r.statuses.items():
+                    statuses[code] += n
+            rows.append(
+                {
+                    "route": route,
+                    "connections": connections,
+                    "rps": rps,
+                    "p50_ms": median([r.p50_ms for r in results]),
+                    "p99_ms": median([r.p99_ms for r in results]),
+                    "non2xx": sum(r.non2xx for r in results),
+                    "socket_errors": sum(r.socket_errors for r in results),
+                    "non2xx_statuses": dict(statuses),
+                    "ratio_to_hello": rps / hello_rps if hello_rps else None,
+                    "runs": [r.as_dict() for r in results],
+                }
+            )
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    return harness.format_table(
+        ["route", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors", "× hello"],
+        [
+            [
+                r["route"],
+                r["connections"],
+                f"{r['rps']:.0f}",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                r["non2xx"],
+                r["socket_errors"],
+                "-" if r["ratio_to_hello"] is None else f"{r['ratio_to_hello']:.2f}",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def check_targets(rows: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    checks = []
+    for r in rows:
+        where = f"{r['route']} @{r['connections']}"
+        target = RATIO_TARGETS.get(r["route"])
+        if target is not None and r["ratio_to_hello"] is not None:
+            checks.append(
+                (
+                    f"{where}: {r['ratio_to_hello']:.2f}x hello >= {target:.2f}x",
+                    r["ratio_to_hello"] >= target,
+                )
+            )
+        if r["route"] != "hello":
+            checks.append(
+                (
+                    f"{where}: non-2xx {r['non2xx']}, socket errors {r['socket_errors']} == 0",
+                    r["non2xx"] == 0 and r["socket_errors"] == 0,
+                )
+            )
+        if r["route"] in ("list", "get") and r["connections"] == 32:
+            checks.append(
+                (
+                    f"{where}: p99 {r['p99_ms']:.1f} ms <= {READ_P99_TARGET_MS:.0f} ms",
+                    r["p99_ms"] <= READ_P99_TARGET_MS,
+                )
+            )
+    return checks
+
+
+def run(args: argparse.Namespace) -> int:
+    wrk = harness.ensure_wrk()
+    started = dt.datetime.now(dt.UTC)
+    runs: dict[tuple[str, int], list[WrkResult]] = defaultdict(list)
+    load_before = harness.load_average()
+    with harness.environment(args) as (database, env, cli_args):
+        settings = harness.gunicorn_settings(env, cli_args)
+        log(f"gunicorn settings: {harness.describe_settings(settings)}")
+        app = Server("tasks-api", "wsgi:app", env, cli_args, ready_path="/openapi.json")
+        hello = Server("hello", "hello:app", env, cli_args, chdir=harness.BENCH_DIR)
+        with harness.running(app, hello):
+            harness.note_worker_in_use(settings, app)
+            bench = Bench(args, wrk, database, env, app, hello)
+            bench.seed()
+            if args.warmup > 0:
+                log(f"warm-up: {args.warmup:.0f} s each of hello and list, not recorded")
+                for route in ("hello", "list"):
+                    bench.measure(route, min(args.connections), args.warmup)
+            total = args.repeat * len(args.connections) * len(args.routes)
+            done = 0
+            for repeat in range(args.repeat):
+                for connections in args.connections:
+                    hello_rps = None
+                    for route in args.routes:
+                        done += 1
+                        result = bench.measure(route, connections, args.duration, hello_rps)
+                        if route == "hello":
+                            hello_rps = result.rps
+                        runs[(route, connections)].append(result)
+                        extra = f" statuses {result.statuses}" if result.statuses else ""
+                        log(
+                            f"[{done}/{total}] {route:6} c={connections:<3} run {repeat + 1}: "
+                            f"{result.rps:7.0f} req/s  p50 {result.p50_ms:6.1f} ms  "
+                            f"p99 {result.p99_ms:6.1f} ms  non-2xx {result.non2xx}  "
+                            f"socket errors {result.socket_errors}{extra}"
+                        )
+            pg_version = database.server_version()
+
+    rows = summarise(args, runs)
+    checks = check_targets(rows)
+    meta = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": harness.machine_note(),
+        "load_average_before": load_before,
+        "load_average_after": harness.load_average(),
+        "python": platform.python_version(),
+        "postgresql": pg_version,
+        "wrk": harness.wrk_version(wrk),
+        "wrk_threads": harness.WRK_THREADS,
+        "gunicorn": settings,
+        "gunicorn_cli_overrides": cli_args,
+        "duration_s": args.duration,
+        "repeat": args.repeat,
+        "connections": args.connections,
+        "smoke": args.smoke,
+        "status_hook": not args.no_status_hook,
+        "list_page_size": LIST_TASKS,
+    }
+    path = harness.write_json(
+        args.json,
+        {
+            "meta": meta,
+            "results": rows,
+            "targets": [{"check": text, "ok": ok} for text, ok in checks],
+        },
+    )
+
+    print()
+    print(f"{meta['date']} · {meta['machine']}")
+    print(f"load average (1/5/15 min) before: {load_before}, after: {meta['load_average_after']}")
+    print(
+        f"gunicorn: {harness.describe_settings(settings)}"
+        + (f" (flags: {' '.join(cli_args)})" if cli_args else "")
+    )
+    print(
+        f"wrk -t{harness.WRK_THREADS} -d{args.duration:.0f}s --latency; medians of {args.repeat} "
+        f"run(s); non-2xx and socket errors are totals over the runs"
+    )
+    print()
+    print(table(rows))
+    print()
+    print("Targets (issue 6):")
+    for text, ok in checks:
+        print(f"  {'ok  ' if ok else 'MISS'} {text}")
+    print(f"\nJSON: {path}")
+
+    failed = [
+        r
+        for r in rows
+        if r["non2xx"] or r["socket_errors"] or any(x["requests"] == 0 for x in r["runs"])
+    ]
+    for r in failed:
+        print(
+            f"FAILED REQUESTS: {r['route']} @{r['connections']}: non-2xx {r['non2xx']} "
+            f"{r['non2xx_statuses'] or ''}, socket errors {r['socket_errors']}, responses per "
+            f"run {[x['requests'] for x in r['runs']]}",
+            file=sys.stderr,
+        )
+    if args.smoke and failed:
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    harness.install_signal_handlers()
+    try:
+        if "--scale" in argv:
+            argv.remove("--scale")
+            import scale
+
+            return scale.main(argv)
+        if "--soak" in argv:
+            argv.remove("--soak")
+            import soak
+
+            return soak.main(argv)
+        return run(parse_args(argv))
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped and database dropped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,378 @@
+"""Scale check: the first page of the list for a user with 100,000 tasks vs one with 20.
+
+    .venv/bin/python bench/scale.py            # or: bench/run.py --scale
+    .venv/bin/python bench/scale.py --duration 3 --connections 32
+
+For every sort x order x status the list offers it measures, with wrk, the p50 of
+``GET /api/{user}/tasks?page_size=20&sort=..&order=..&status=..`` for both users and
+prints big/small, then the PostgreSQL plans (EXPLAIN (ANALYZE, BUFFERS)) of the two
+statements the list route runs for the big user. The SQL below mirrors
+app/tasks/queries.py (count_tasks and list_tasks); keep the two in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import time
+from typing import Any
+
+import harness
+from harness import BenchError, Server, log
+
+SMALL, BIG = "scale-small", "scale-big"
+PAGE_SIZE = 20
+SORTS = {"created": "created_at", "updated": "updated_at", "title": "title"}
+ORDERS = ("asc", "desc")
+STATUSES = {"all": None, "pending": False, "completed": True}
+TASK_COLUMNS = (
+    "tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.completed, "
+    "tasks.created_at, tasks.updated_at"
+)
+RATIO_TARGET = 1.5
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/scale.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--big-tasks", type=int, default=100_000, help="tasks of the big user (100000)"
+    )
+    parser.add_argument(
+        "--background-tasks",
+        type=int,
+        default=0,
+        help="tasks of 100 other users, so the big user is not the whole table (0)",
+    )
+    parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run (5)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per user and query; medians reported (1)"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="wrk -c (32)")
+    parser.add_argument("--wrk-timeout", type=float, default=2, help="wrk --timeout in seconds (2)")
+    parser.add_argument("--json", default="scale.json", help="file name under bench/results/")
+    harness.add_gunicorn_options(parser)
+    return parser.parse_args(argv)
+
+
+def count_sql(status: str) -> str:
+    """count_tasks(): SELECT count(*) ... WHERE user_id = ? [AND completed = ?]."""
+    sql = "SELECT count(*) AS count_1 FROM tasks WHERE tasks.user_id = %(user_id)s"
+    if STATUSES[status] is not None:
+        sql += " AND tasks.completed = %(completed)s"
+    return sql
+
+
+def list_sql(sort: str, order: str, status: str) -> str:
+    """list_tasks(): the page, ordered by the key and then id in the same direction."""
+    sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE tasks.user_id = %(user_id)s"
+    if STATUSES[status] is not None:
+        sql += " AND tasks.completed = %(completed)s"
+    direction = order.upper()
+    sql += (
+        f" ORDER BY tasks.{SORTS[sort]} {direction}, tasks.id {direction}"
+        f" LIMIT {PAGE_SIZE} OFFSET 0"
+    )
+    return sql
+
+
+def seed_big(database: harness.Database, user_id: str, count: int) -> None:
+    """One users row, then ``count`` tasks in one INSERT ... SELECT generate_series.
+
+    About a third completed; created over the past year; updated some time after;
+    titles in no particular order; a quarter without a description."""
+    started = time.monotonic()
+    database.execute(
+        "INSERT INTO users (id, email, name, created_at) VALUES (%s, %s, %s, now())",
+        (user_id, f"{user_id}@bench.invalid", user_id),
+    )
+    database.execute(
+        "INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at) "
+        "SELECT %(user)s, 'Task ' || substr(md5(g::text), 1, 16), "
+        "       CASE WHEN g %% 4 = 0 THEN NULL ELSE 'Seeded note ' || g END, "
+        "       g %% 3 = 0, "
+        "       now() - (%(count)s - g) * interval '5 minutes', "
+        "       now() - (%(count)s - g) * interval '5 minutes' + (g %% 997) * interval '1 minute' "
+        "FROM generate_series(1, %(count)s) AS g",
+        {"user": user_id, "count": count},
+    )
+    database.execute("VACUUM (ANALYZE) tasks")
+    log(f"seeded {count} tasks for {user_id} in SQL in {time.monotonic() - started:.1f} s")
+
+
+def seed_background(database: harness.Database, count: int, users: int = 100) -> None:
+    """Other users' tasks: with only two users the planner sees the big one as the table."""
+    database.execute(
+        "INSERT INTO users (id, created_at) "
+        "SELECT 'scale-other-' || u, now() FROM generate_series(0, %s - 1) AS u",
+        (users,),
+    )
+    database.execute(
+        "INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at) "
+        "SELECT 'scale-other-' || (g %% %(users)s), 'Other ' || substr(md5(g::text), 1, 16), "
+        "       NULL, g %% 2 = 0, now() - g * interval '1 minute', now() "
+        "FROM generate_series(1, %(count)s) AS g",
+        {"users": users, "count": count},
+    )
+    log(f"seeded {count} tasks for {users} other users in SQL")
+
+
+def combine(results: list[harness.WrkResult]) -> dict[str, Any]:
+    return {
+        "p50_ms": statistics.median(r.p50_ms for r in results),
+        "p99_ms": statistics.median(r.p99_ms for r in results),
+        "rps": statistics.median(r.rps for r in results),
+        "non2xx": sum(r.non2xx for r in results),
+        "socket_errors": sum(r.socket_errors for r in results),
+        "runs": [r.as_dict() for r in results],
+    }
+
+
+def explain(database: harness.Database, sql: str, params: dict[str, Any]) -> tuple[str, float]:
+    rows = database.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
+    plan = "\n".join(str(r[0]) for r in rows)
+    ms = next(
+        (
+            float(line.split(":")[1].split()[0])
+            for line in plan.splitlines()
+            if line.strip().startswith("Execution Time")
+        ),
+        float("nan"),
+    )
+    return plan, ms
+
+
+def plan_summary(plan: str) -> str:
+    """The plan's node names, top down: enough to see index scans vs sorts."""
+    nodes = []
+    for line in plan.splitlines():
+        text = line.strip().removeprefix("->").strip()
+        if (
+            not text
+            or ":" in text.split("(")[0]
+            or text.startswith(("Planning", "Execution", "Buffers"))
+        ):
+            continue
+        name = text.split("  (")[0]
+        nodes.append(name.replace("Index Only Scan", "IOS").replace("Index Scan", "IS"))
+    return " > ".join(nodes)
+
+
+def run(args: argparse.Namespace) -> int:
+    wrk = harness.ensure_wrk()
+    started = dt.datetime.now(dt.UTC)
+    measurements: list[dict[str, Any]] = []
+    plans: list[dict[str, Any]] = []
+    load_before = harness.load_average()
+    with harness.environment(args) as (database, env, cli_args):
+        settings = harness.gunicorn_settings(env, cli_args)
+        log(f"gunicorn settings: {harness.describe_settings(settings)}")
+        app = Server("tasks-api", "wsgi:app", env, cli_args, ready_path="/openapi.json")
+        with harness.running(app):
+            harness.note_worker_in_use(settings, app)
+            secret = env["BETTER_AUTH_SECRET"]
+            tokens = {u: harness.token_for(secret, u) for u in (SMALL, BIG)}
+            api = harness.ApiClient(app.url)
+            api.create_tasks(
+                SMALL,
+                tokens[SMALL],
+                [
+                    {
+                        "title": f"Small task {i:02d}",
+                        "description": f"note {i}",
+                        "completed": i % 3 == 0,
+                    }
+                    for i in range(1, 21)
+                ],
+            )
+            if args.background_tasks:
+                seed_background(database, args.background_tasks)
+            seed_big(database, BIG, args.big_tasks)
+
+            def measure(user: str, query: str, duration: float) -> harness.WrkResult:
+                try:
+                    return harness.run_wrk(
+                        wrk,
+                        app.url + "/",
+                        connections=args.connections,
+                        duration=duration,
+                        timeout_s=args.wrk_timeout,
+                        lua_env={
+                            "BENCH_PATH": f"/api/{user}/tasks?{query}",
+                            "BENCH_TOKEN": tokens[user],
+                        },
+                    )
+                finally:
+                    app.wait_idle()
+
+            log("warm-up: 3 s of the default list for each user, not recorded")
+            for user in (SMALL, BIG):
+                measure(user, f"page_size={PAGE_SIZE}", 3)
+
+            combos = [(s, o, st) for s in SORTS for o in ORDERS for st in STATUSES]
+            for n, (sort, order, status) in enumerate(combos, 1):
+                query = f"page_size={PAGE_SIZE}&sort={sort}&order={order}&status={status}"
+                small_runs, big_runs = [], []
+                for _ in range(args.repeat):  # alternate, so drift hits both users alike
+                    small_runs.append(measure(SMALL, query, args.duration))
+                    big_runs.append(measure(BIG, query, args.duration))
+                small, big = combine(small_runs), combine(big_runs)
+                ratio = big["p50_ms"] / small["p50_ms"] if small["p50_ms"] else float("nan")
+                measurements.append(
+                    {
+                        "sort": sort,
+                        "order": order,
+                        "status": status,
+                        "small": small,
+                        "big": big,
+                        "p50_ratio": ratio,
+                    }
+                )
+                failures = sum(x["non2xx"] + x["socket_errors"] for x in (small, big))
+                log(
+                    f"[{n}/{len(combos)}] sort={sort:7} order={order:4} status={status:9} "
+                    f"p50 small {small['p50_ms']:6.1f} ms, big {big['p50_ms']:7.1f} ms: "
+                    f"{ratio:5.2f}x (req/s {small['rps']:.0f} vs {big['rps']:.0f}; "
+                    f"failures {failures})"
+                )
+
+            for status, completed in STATUSES.items():
+                params = {"user_id": BIG, "completed": completed}
+                plan, ms = explain(database, count_sql(status), params)
+                plans.append(
+                    {
+                        "query": "count",
+                        "status": status,
+                        "sql": database.mogrify(count_sql(status), params),
+                        "plan": plan,
+                        "execution_ms": ms,
+                    }
+                )
+            for sort, order, status in combos:
+                params = {"user_id": BIG, "completed": STATUSES[status]}
+                sql = list_sql(sort, order, status)
+                plan, ms = explain(database, sql, params)
+                plans.append(
+                    {
+                        "query": "list",
+                        "sort": sort,
+                        "order": order,
+                        "status": status,
+                        "sql": database.mogrify(sql, params),
+                        "plan": plan,
+                        "execution_ms": ms,
+                    }
+                )
+            pg_version = database.server_version()
+
+    meta = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": harness.machine_note(),
+        "load_average_before": load_before,
+        "load_average_after": harness.load_average(),
+        "postgresql": pg_version,
+        "gunicorn": settings,
+        "gunicorn_cli_overrides": cli_args,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "repeat": args.repeat,
+        "big_tasks": args.big_tasks,
+        "background_tasks": args.background_tasks,
+        "small_tasks": 20,
+    }
+    path = harness.write_json(
+        args.json, {"meta": meta, "measurements": measurements, "plans": plans}
+    )
+
+    print()
+    print(f"{meta['date']} · {meta['machine']}")
+    print(f"load average (1/5/15 min) before: {load_before}, after: {meta['load_average_after']}")
+    print(f"gunicorn: {harness.describe_settings(settings)}; PostgreSQL {pg_version}")
+    print(
+        f"first page (page_size={PAGE_SIZE}), wrk -t2 -c{args.connections} -d{args.duration:.0f}s; "
+        f"user with {args.big_tasks} tasks vs user with 20; median of {args.repeat} run(s)"
+        + (f"; {args.background_tasks} tasks of 100 other users" if args.background_tasks else "")
+    )
+    print()
+    rows = []
+    for m in measurements:
+        rows.append(
+            [
+                m["sort"],
+                m["order"],
+                m["status"],
+                f"{m['small']['p50_ms']:.1f}",
+                f"{m['big']['p50_ms']:.1f}",
+                f"{m['p50_ratio']:.2f}",
+                f"{m['small']['rps']:.0f}",
+                f"{m['big']['rps']:.0f}",
+                "ok" if m["p50_ratio"] <= RATIO_TARGET else "MISS",
+            ]
+        )
+    print(
+        harness.format_table(
+            [
+                "sort",
+                "order",
+                "status",
+                "p50 small ms",
+                "p50 big ms",
+                "big/small",
+                "req/s small",
+                "req/s big",
+                f"<= {RATIO_TARGET}x",
+            ],
+            rows,
+        )
+    )
+    print()
+    print(f"Plans for {BIG} ({args.big_tasks} tasks), EXPLAIN (ANALYZE, BUFFERS):")
+    print()
+    print(
+        harness.format_table(
+            ["query", "sort", "order", "status", "execution ms", "plan nodes"],
+            [
+                [
+                    p["query"],
+                    p.get("sort", "-"),
+                    p.get("order", "-"),
+                    p["status"],
+                    f"{p['execution_ms']:.2f}",
+                    plan_summary(p["plan"]),
+                ]
+                for p in plans
+            ],
+        )
+    )
+    for p in plans:
+        print()
+        print(
+            f"-- {p['query']} status={p['status']}"
+            + (f" sort={p['sort']} order={p['order']}" if p["query"] == "list" else "")
+        )
+        print(p["sql"])
+        print(p["plan"])
+    print(f"\nJSON: {path}")
+    failures = sum(
+        m[u]["non2xx"] + m[u]["socket_errors"] for m in measurements for u in ("small", "big")
+    )
+    if failures:
+        print(f"FAILED REQUESTS: {failures} non-2xx or socket errors", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    harness.install_signal_handlers()
+    try:
+        return run(parse_args(list(sys.argv[1:] if argv is None else argv)))
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; server stopped and database dropped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
