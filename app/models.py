@@ -82,6 +82,10 @@ class User(db.Model):
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Kept exact by database triggers on tasks (migration 0002), never by the app:
+    # the list's total is then one row read, whatever the number of tasks.
+    task_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    completed_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<User {self.id!r}>"

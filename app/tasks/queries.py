@@ -37,6 +37,8 @@ TASK_COLUMNS = (
     tasks.c.updated_at,
 )
 
+# OFFSET is a signed 64-bit integer in SQL; pages beyond it are empty without asking.
+MAX_OFFSET = 2**62
 TRANSACTION_LEVELS = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
 SORT_COLUMNS = {"created": tasks.c.created_at, "updated": tasks.c.updated_at, "title": tasks.c.title}
 STATUS_FILTERS = {"pending": False, "completed": True}
@@ -100,14 +102,22 @@ def _owned(user_id: str, task_id: int) -> tuple[Any, Any]:
     return tasks.c.user_id == user_id, tasks.c.id == task_id
 
 
+def _total(user_id: str, status: str) -> Any:
+    """The number of the user's tasks with ``status``, from the trigger-kept counters."""
+    if status == "completed":
+        expr = users.c.completed_count
+    elif status == "pending":
+        expr = users.c.task_count - users.c.completed_count
+    else:
+        expr = users.c.task_count
+    return select(expr).where(users.c.id == user_id).scalar_subquery()
+
+
 def count_tasks(conn: Connection, user_id: str, status: str) -> int:
-    stmt = select(func.count()).select_from(tasks).where(tasks.c.user_id == user_id)
-    if status in STATUS_FILTERS:
-        stmt = stmt.where(tasks.c.completed == STATUS_FILTERS[status])
-    return conn.execute(stmt).scalar_one()
+    return conn.execute(select(_total(user_id, status))).scalar() or 0
 
 
-def list_tasks(
+def list_page(
     conn: Connection,
     user_id: str,
     *,
@@ -116,8 +126,17 @@ def list_tasks(
     order: str,
     limit: int,
     offset: int,
-) -> Sequence[Row[Any]]:
-    stmt = select(*TASK_COLUMNS).where(tasks.c.user_id == user_id)
+) -> tuple[int, Sequence[Row[Any]]]:
+    """One page and the total, in one statement (a second one only for an empty page).
+
+    The page is a range scan of the (user_id[, completed], key, id) index; the total
+    is an uncorrelated subquery on the users row, evaluated once.
+    """
+    if offset > MAX_OFFSET:
+        return count_tasks(conn, user_id, status), []
+    stmt = select(*TASK_COLUMNS, _total(user_id, status).label("total")).where(
+        tasks.c.user_id == user_id
+    )
     if status in STATUS_FILTERS:
         stmt = stmt.where(tasks.c.completed == STATUS_FILTERS[status])
     key = SORT_COLUMNS[sort]
@@ -125,7 +144,10 @@ def list_tasks(
         stmt = stmt.order_by(key.asc(), tasks.c.id.asc())
     else:
         stmt = stmt.order_by(key.desc(), tasks.c.id.desc())
-    return conn.execute(stmt.limit(limit).offset(offset)).all()
+    rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+    if not rows:
+        return count_tasks(conn, user_id, status), []
+    return rows[0].total, rows
 
 
 def get_task(conn: Connection, user_id: str, task_id: int) -> Row[Any] | None:

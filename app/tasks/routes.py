@@ -187,19 +187,14 @@ class Tasks(MethodView):
         page, page_size = args["page"], args["page_size"]
         offset = (page - 1) * page_size
         with queries.connection() as conn:
-            total = queries.count_tasks(conn, user_id, args["status"])
-            rows = (
-                queries.list_tasks(
-                    conn,
-                    user_id,
-                    status=args["status"],
-                    sort=args["sort"],
-                    order=args["order"],
-                    limit=page_size,
-                    offset=offset,
-                )
-                if offset < total
-                else []
+            total, rows = queries.list_page(
+                conn,
+                user_id,
+                status=args["status"],
+                sort=args["sort"],
+                order=args["order"],
+                limit=page_size,
+                offset=offset,
             )
         return json_response(
             [task_json(row) for row in rows], headers=pagination_headers(total, page, page_size)
