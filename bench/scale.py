@@ -56,25 +56,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _compiled(stmt: Any) -> str:
+    """The app's own statement as PostgreSQL receives it (parameters inlined)."""
+    from sqlalchemy.dialects import postgresql
+
+    compiled = stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    return str(compiled).replace("%", "%%")
+
+
 def count_sql(status: str) -> str:
-    """count_tasks(): SELECT count(*) ... WHERE user_id = ? [AND completed = ?]."""
-    sql = "SELECT count(*) AS count_1 FROM tasks WHERE tasks.user_id = %(user_id)s"
-    if STATUSES[status] is not None:
-        sql += " AND tasks.completed = %(completed)s"
-    return sql
+    """The total alone (the app sends it only for an empty page)."""
+    from app.tasks import queries
+
+    return _compiled(queries.total_statement(BIG, status))
 
 
 def list_sql(sort: str, order: str, status: str) -> str:
-    """list_tasks(): the page, ordered by the key and then id in the same direction."""
-    sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE tasks.user_id = %(user_id)s"
-    if STATUSES[status] is not None:
-        sql += " AND tasks.completed = %(completed)s"
-    direction = order.upper()
-    sql += (
-        f" ORDER BY tasks.{SORTS[sort]} {direction}, tasks.id {direction}"
-        f" LIMIT {PAGE_SIZE} OFFSET 0"
+    """The list route's statement: the page and its total, built by app/tasks/queries.py."""
+    from app.tasks import queries
+
+    return _compiled(
+        queries.page_statement(
+            BIG, status=status, sort=sort, order=order, limit=PAGE_SIZE, offset=0
+        )
     )
-    return sql
 
 
 def seed_big(database: harness.Database, user_id: str, count: int) -> None:

@@ -113,8 +113,30 @@ def _total(user_id: str, status: str) -> Any:
     return select(expr).where(users.c.id == user_id).scalar_subquery()
 
 
+def total_statement(user_id: str, status: str) -> Any:
+    return select(_total(user_id, status))
+
+
+def page_statement(
+    user_id: str, *, status: str, sort: str, order: str, limit: int, offset: int
+) -> Any:
+    """The page with its total: a range scan of the (user_id[, completed], key, id) index,
+    and an uncorrelated subquery on the users row, evaluated once."""
+    stmt = select(*TASK_COLUMNS, _total(user_id, status).label("total")).where(
+        tasks.c.user_id == user_id
+    )
+    if status in STATUS_FILTERS:
+        stmt = stmt.where(tasks.c.completed == STATUS_FILTERS[status])
+    key = SORT_COLUMNS[sort]
+    if order == "asc":
+        stmt = stmt.order_by(key.asc(), tasks.c.id.asc())
+    else:
+        stmt = stmt.order_by(key.desc(), tasks.c.id.desc())
+    return stmt.limit(limit).offset(offset)
+
+
 def count_tasks(conn: Connection, user_id: str, status: str) -> int:
-    return conn.execute(select(_total(user_id, status))).scalar() or 0
+    return conn.execute(total_statement(user_id, status)).scalar() or 0
 
 
 def list_page(
@@ -127,24 +149,13 @@ def list_page(
     limit: int,
     offset: int,
 ) -> tuple[int, Sequence[Row[Any]]]:
-    """One page and the total, in one statement (a second one only for an empty page).
-
-    The page is a range scan of the (user_id[, completed], key, id) index; the total
-    is an uncorrelated subquery on the users row, evaluated once.
-    """
+    """One page and the total, in one statement (a second one only for an empty page)."""
     if offset > MAX_OFFSET:
         return count_tasks(conn, user_id, status), []
-    stmt = select(*TASK_COLUMNS, _total(user_id, status).label("total")).where(
-        tasks.c.user_id == user_id
+    stmt = page_statement(
+        user_id, status=status, sort=sort, order=order, limit=limit, offset=offset
     )
-    if status in STATUS_FILTERS:
-        stmt = stmt.where(tasks.c.completed == STATUS_FILTERS[status])
-    key = SORT_COLUMNS[sort]
-    if order == "asc":
-        stmt = stmt.order_by(key.asc(), tasks.c.id.asc())
-    else:
-        stmt = stmt.order_by(key.desc(), tasks.c.id.desc())
-    rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+    rows = conn.execute(stmt).all()
     if not rows:
         return count_tasks(conn, user_id, status), []
     return rows[0].total, rows
