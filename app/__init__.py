@@ -198,7 +198,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops_bp)
     api = Api(app)  # one per app: the document describes this app's configuration
     register_error_handlers(app)
-    init_limits(app, exempt=[ops_bp])
+    init_limits(app)
     init_browser_support(app)
 
     from .tasks import USER_ID_PARAMETER, TaskIdConverter, blp, task_id_param_schema
