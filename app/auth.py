@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY = "token_authority"
 REALM = 'Bearer realm="tasks"'
 MAX_TOKEN_LENGTH = 8192
+TOKEN_CACHE_SECONDS = 30.0
+TOKEN_CACHE_SIZE = 10_000
 # C0 controls, DEL and lone surrogates: nothing a user id or a stored claim may contain.
 _BAD_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
@@ -50,6 +52,14 @@ class Identity:
 
 class Verifier(Protocol):
     def verify(self, token: str, header: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def stamp(self) -> object:
+        """What a verification depended on (e.g. the key set), to recognise it later."""
+        ...
+
+    def still_trusted(self, stamp: object) -> bool:
+        """Whether a verification made under ``stamp`` still holds."""
+        ...
 
 
 class SecretVerifier:
@@ -69,6 +79,12 @@ class SecretVerifier:
         self._leeway = leeway
         self._issuer = issuer
         self._audience = audience
+
+    def stamp(self) -> object:
+        return None
+
+    def still_trusted(self, stamp: object) -> bool:
+        return True  # the secret does not change while the process runs
 
     def verify(self, token: str, header: Mapping[str, Any]) -> dict[str, Any]:
         return decode_with_policy(
@@ -125,9 +141,15 @@ class JWKSCache:
         self._clock = clock
         self._keys: dict[str | None, tuple[jwt.PyJWK, dict[str, Any]]] = {}
         self._fetched_at: float | None = None
+        self.generation = 0  # bumped by every successful fetch
         self._last_attempt = float("-inf")
         self._lock = threading.Lock()
         self._opener = urllib.request.build_opener(_NoRedirect())
+
+    def fresh(self) -> bool:
+        """The key set was fetched less than ``lifespan`` ago."""
+        fetched = self._fetched_at
+        return fetched is not None and self._clock() - fetched < self._lifespan
 
     def get(self, kid: str | None) -> tuple[jwt.PyJWK, dict[str, Any]] | None:
         now = self._clock()
@@ -151,6 +173,7 @@ class JWKSCache:
             try:
                 self._keys = self._fetch()
                 self._fetched_at = self._clock()
+                self.generation += 1
             except Exception as exc:  # network, HTTP, JSON or key errors alike
                 log.warning(
                     "JWKS fetch from %s failed (%s); keeping %d cached key(s)",
@@ -208,6 +231,14 @@ class JWKSVerifier:
         self._leeway = leeway
         self._issuer = issuer
         self._audience = audience
+
+    def stamp(self) -> object:
+        return self.cache.generation
+
+    def still_trusted(self, stamp: object) -> bool:
+        # Re-verify once the key set changed or is due for a refresh, so a removed key
+        # stops being accepted exactly when it would without the token cache.
+        return stamp == self.cache.generation and self.cache.fresh()
 
     def verify(self, token: str, header: Mapping[str, Any]) -> dict[str, Any]:
         alg = header.get("alg")
@@ -270,11 +301,25 @@ def decode_with_policy(
 class TokenAuthority:
     """Turns a bearer token into an :class:`Identity`, or raises :class:`TokenError`."""
 
-    def __init__(self, *, secret: Verifier | None = None, jwks: Verifier | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        secret: Verifier | None = None,
+        jwks: Verifier | None = None,
+        leeway: int = 0,
+        cache_seconds: float = TOKEN_CACHE_SECONDS,
+    ) -> None:
         if secret is None and jwks is None:
             raise ValueError("at least one token verifier is required")
         self._secret = secret
         self._jwks = jwks
+        self._leeway = leeway
+        self._cache_seconds = cache_seconds
+        # token -> (identity, trusted until, verifier, its stamp): a frontend sends the
+        # same token for many requests. Keyed by the whole token, so only bytes that
+        # passed full verification match; an entry never outlives the token's exp
+        # (+ leeway), nor the key set it was verified with.
+        self._verified: dict[str, tuple[Identity, float, Verifier, object]] = {}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TokenAuthority:
@@ -304,9 +349,26 @@ class TokenAuthority:
                 issuer=config.get("JWT_ISSUER") or default,
                 audience=config.get("JWT_AUDIENCE") or default,
             )
-        return cls(secret=secret, jwks=jwks)
+        # A verified token is trusted again without re-verification for at most this long,
+        # never longer than JWKS keys are cached (so a removed key stops working on time).
+        cache_seconds = min(TOKEN_CACHE_SECONDS, config["JWKS_CACHE_SECONDS"])
+        return cls(secret=secret, jwks=jwks, leeway=config["JWT_LEEWAY"], cache_seconds=cache_seconds)
 
     def authenticate(self, token: str) -> Identity:
+        cached = self._verified.get(token)
+        if cached is not None:
+            identity, until, verifier, stamp = cached
+            if time.time() < until and verifier.still_trusted(stamp):
+                return identity
+            self._verified.pop(token, None)
+        identity, exp, verifier, stamp = self._verify(token)
+        if len(self._verified) >= TOKEN_CACHE_SIZE:
+            self._verified.clear()  # crude but bounded; refilled by the next requests
+        until = min(exp + self._leeway, time.time() + self._cache_seconds)
+        self._verified[token] = (identity, until, verifier, stamp)
+        return identity
+
+    def _verify(self, token: str) -> tuple[Identity, float, Verifier, object]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("The token is too long.")
         try:
@@ -319,6 +381,7 @@ class TokenAuthority:
         verifier = self._secret if alg.upper().startswith("HS") else self._jwks
         if verifier is None:
             raise TokenError("The token's algorithm is not accepted.")
+        stamp = verifier.stamp()
         try:
             claims = verifier.verify(token, header)
         except jwt.ExpiredSignatureError:
@@ -327,7 +390,7 @@ class TokenAuthority:
             raise TokenError("The token is not valid yet.") from None
         except jwt.PyJWTError:
             raise TokenError("The token is invalid.") from None
-        return _identity(claims)
+        return _identity(claims), float(claims["exp"]), verifier, stamp
 
 
 def _clean_text(value: Any, max_length: int) -> str | None:

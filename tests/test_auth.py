@@ -615,3 +615,20 @@ def test_reading_does_not_create_a_user(app: Flask, client: Any) -> None:
     with app.app_context():
         assert db.session.get(User, ALICE) is None
         db.session.remove()
+
+
+def test_a_verified_token_is_not_trusted_past_its_exp(app, database_url) -> None:
+    """Verified tokens are cached for speed, but never beyond exp (+ leeway)."""
+    import time as _time
+
+    import jwt as _jwt
+
+    client = make_app(database_url, JWT_LEEWAY=0).test_client()
+    token = _jwt.encode({"sub": ALICE, "exp": int(_time.time()) + 2}, TEST_SECRET, "HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/{ALICE}/tasks", headers=headers).status_code == 200
+    assert client.get(f"/api/{ALICE}/tasks", headers=headers).status_code == 200  # cached
+    _time.sleep(max(0.0, int(_time.time()) + 2 - _time.time()) + 1.1)
+    resp = client.get(f"/api/{ALICE}/tasks", headers=headers)
+    assert resp.status_code == 401
+    assert resp.get_json()["message"] == "The token has expired."

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, delete, func, insert, not_, select, update
+from sqlalchemy import Connection, Row, bindparam, case, delete, insert, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -98,32 +98,26 @@ class KnownUsers:
 known_users = KnownUsers()
 
 
-def _owned(user_id: str, task_id: int) -> tuple[Any, Any]:
-    return tasks.c.user_id == user_id, tasks.c.id == task_id
+# Statements are built once, with bind parameters, and reused: building a select and
+# computing its cache key on every request cost more than running it.
+OWNED = (tasks.c.user_id == bindparam("owner"), tasks.c.id == bindparam("task_id"))
+TOTALS = {
+    "all": users.c.task_count,
+    "completed": users.c.completed_count,
+    "pending": users.c.task_count - users.c.completed_count,
+}
 
 
-def _total(user_id: str, status: str) -> Any:
+def _total(status: str) -> Any:
     """The number of the user's tasks with ``status``, from the trigger-kept counters."""
-    if status == "completed":
-        expr = users.c.completed_count
-    elif status == "pending":
-        expr = users.c.task_count - users.c.completed_count
-    else:
-        expr = users.c.task_count
-    return select(expr).where(users.c.id == user_id).scalar_subquery()
+    return select(TOTALS[status]).where(users.c.id == bindparam("owner")).scalar_subquery()
 
 
-def total_statement(user_id: str, status: str) -> Any:
-    return select(_total(user_id, status))
-
-
-def page_statement(
-    user_id: str, *, status: str, sort: str, order: str, limit: int, offset: int
-) -> Any:
+def _page(status: str, sort: str, order: str) -> Any:
     """The page with its total: a range scan of the (user_id[, completed], key, id) index,
     and an uncorrelated subquery on the users row, evaluated once."""
-    stmt = select(*TASK_COLUMNS, _total(user_id, status).label("total")).where(
-        tasks.c.user_id == user_id
+    stmt = select(*TASK_COLUMNS, _total(status).label("total")).where(
+        tasks.c.user_id == bindparam("owner")
     )
     if status in STATUS_FILTERS:
         stmt = stmt.where(tasks.c.completed == STATUS_FILTERS[status])
@@ -132,11 +126,55 @@ def page_statement(
         stmt = stmt.order_by(key.asc(), tasks.c.id.asc())
     else:
         stmt = stmt.order_by(key.desc(), tasks.c.id.desc())
-    return stmt.limit(limit).offset(offset)
+    return stmt.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+TOTAL_STATEMENTS = {status: select(_total(status)) for status in TOTALS}
+PAGE_STATEMENTS = {
+    (status, sort, order): _page(status, sort, order)
+    for status in TOTALS
+    for sort in SORT_COLUMNS
+    for order in ("asc", "desc")
+}
+GET_STATEMENT = select(*TASK_COLUMNS).where(*OWNED)
+DELETE_STATEMENT = delete(tasks).where(*OWNED)
+NOW = bindparam("now", type_=tasks.c.updated_at.type)
+FLIP_STATEMENT = (
+    update(tasks)
+    .where(*OWNED)
+    .values(completed=not_(tasks.c.completed), updated_at=NOW)
+    .returning(*TASK_COLUMNS)
+)
+SET_COMPLETED = bindparam("completed", type_=tasks.c.completed.type)
+SET_STATEMENT = (
+    update(tasks)
+    .where(*OWNED)
+    .values(
+        completed=SET_COMPLETED,
+        # Setting the value it already has changes nothing, not even updated_at.
+        updated_at=case((tasks.c.completed == SET_COMPLETED, tasks.c.updated_at), else_=NOW),
+    )
+    .returning(*TASK_COLUMNS)
+)
+# Values come from the parameters (user_id, title, description, completed, created_at,
+# updated_at): the same keys every time, so the compiled form is cached too.
+INSERT_STATEMENT = insert(tasks).returning(*TASK_COLUMNS)
+
+
+def total_statement(user_id: str, status: str) -> Any:
+    """For bench/scale.py's EXPLAIN: the statement with its parameters bound."""
+    return TOTAL_STATEMENTS[status].params(owner=user_id)
+
+
+def page_statement(
+    user_id: str, *, status: str, sort: str, order: str, limit: int, offset: int
+) -> Any:
+    """For bench/scale.py's EXPLAIN: the statement with its parameters bound."""
+    return PAGE_STATEMENTS[status, sort, order].params(owner=user_id, limit=limit, offset=offset)
 
 
 def count_tasks(conn: Connection, user_id: str, status: str) -> int:
-    return conn.execute(total_statement(user_id, status)).scalar() or 0
+    return conn.execute(TOTAL_STATEMENTS[status], {"owner": user_id}).scalar() or 0
 
 
 def list_page(
@@ -152,18 +190,17 @@ def list_page(
     """One page and the total, in one statement (a second one only for an empty page)."""
     if offset > MAX_OFFSET:
         return count_tasks(conn, user_id, status), []
-    stmt = page_statement(
-        user_id, status=status, sort=sort, order=order, limit=limit, offset=offset
-    )
-    rows = conn.execute(stmt).all()
+    rows = conn.execute(
+        PAGE_STATEMENTS[status, sort, order],
+        {"owner": user_id, "limit": limit, "offset": offset},
+    ).all()
     if not rows:
         return count_tasks(conn, user_id, status), []
     return rows[0].total, rows
 
 
 def get_task(conn: Connection, user_id: str, task_id: int) -> Row[Any] | None:
-    stmt = select(*TASK_COLUMNS).where(*_owned(user_id, task_id))
-    return conn.execute(stmt).one_or_none()
+    return conn.execute(GET_STATEMENT, {"owner": user_id, "task_id": task_id}).one_or_none()
 
 
 def _insert_user_if_missing(conn: Connection, identity: Identity, now: Any) -> None:
@@ -174,29 +211,25 @@ def _insert_user_if_missing(conn: Connection, identity: Identity, now: Any) -> N
 
 def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
     now = utcnow()
-    stmt = (
-        insert(tasks)
-        .values(
-            user_id=identity.user_id,
-            title=data["title"],
-            description=data.get("description"),
-            completed=data.get("completed", False),
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(*TASK_COLUMNS)
-    )
+    params = {
+        "user_id": identity.user_id,
+        "title": data["title"],
+        "description": data.get("description"),
+        "completed": data.get("completed", False),
+        "created_at": now,
+        "updated_at": now,
+    }
     if identity.user_id in known_users:
         try:
             with connection() as conn:
-                return conn.execute(stmt).one()
+                return conn.execute(INSERT_STATEMENT, params).one()
         except IntegrityError:  # the users row went away since: add it back below
             known_users.discard(identity.user_id)
     # The owner's row is added the first time they create a task: both or neither, so a
     # real transaction (an autocommit connection's begin() would not be one).
     with transaction() as conn:
         _insert_user_if_missing(conn, identity, now)
-        row = conn.execute(stmt).one()
+        row = conn.execute(INSERT_STATEMENT, params).one()
     known_users.add(identity.user_id)
     return row
 
@@ -204,31 +237,25 @@ def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
 def update_task(
     conn: Connection, user_id: str, task_id: int, changes: Mapping[str, Any]
 ) -> Row[Any] | None:
+    # The set of fields varies (1 to 3), so this one statement is built per request.
     stmt = (
         update(tasks)
-        .where(*_owned(user_id, task_id))
+        .where(*OWNED)
         .values(**changes, updated_at=utcnow())
         .returning(*TASK_COLUMNS)
     )
-    return conn.execute(stmt).one_or_none()
+    return conn.execute(stmt, {"owner": user_id, "task_id": task_id}).one_or_none()
 
 
 def toggle_task(
     conn: Connection, user_id: str, task_id: int, completed: bool | None
 ) -> Row[Any] | None:
     """Flip ``completed`` in the database, or set it; a no-op set keeps ``updated_at``."""
+    params = {"owner": user_id, "task_id": task_id, "now": utcnow()}
     if completed is None:
-        values = {"completed": not_(tasks.c.completed), "updated_at": utcnow()}
-    else:
-        values = {
-            "completed": completed,
-            "updated_at": case(
-                (tasks.c.completed == completed, tasks.c.updated_at), else_=utcnow()
-            ),
-        }
-    stmt = update(tasks).where(*_owned(user_id, task_id)).values(values).returning(*TASK_COLUMNS)
-    return conn.execute(stmt).one_or_none()
+        return conn.execute(FLIP_STATEMENT, params).one_or_none()
+    return conn.execute(SET_STATEMENT, {**params, "completed": completed}).one_or_none()
 
 
 def delete_task(conn: Connection, user_id: str, task_id: int) -> bool:
-    return bool(conn.execute(delete(tasks).where(*_owned(user_id, task_id))).rowcount)
+    return bool(conn.execute(DELETE_STATEMENT, {"owner": user_id, "task_id": task_id}).rowcount)

@@ -169,7 +169,7 @@ def pagination_headers(total: int, page: int, page_size: int) -> dict[str, str]:
 @blp.route("")
 class Tasks(MethodView):
     @auth_required
-    @blp.arguments(TaskQueryArgsSchema, location="query")
+    @blp.arguments(TaskQueryArgsSchema(), location="query")
     @blp.response(
         200,
         TaskSchema(many=True),
@@ -201,7 +201,7 @@ class Tasks(MethodView):
         )
 
     @auth_required
-    @blp.arguments(TaskSchema, example={"title": "Buy milk", "description": "Two litres"})
+    @blp.arguments(TaskSchema(), example={"title": "Buy milk", "description": "Two litres"})
     @blp.response(
         201,
         TaskSchema,
@@ -229,7 +229,7 @@ class TaskById(MethodView):
             return found(queries.get_task(conn, user_id, task_id_))
 
     @auth_required
-    @blp.arguments(TaskUpdateSchema, example={"title": "Buy oat milk"})
+    @blp.arguments(TaskUpdateSchema(), example={"title": "Buy oat milk"})
     @blp.response(200, TaskSchema, example=TASK_EXAMPLE)
     @errors(*BODY_ERRORS, 404, 422)
     def put(self, data: dict[str, Any], user_id: str, task_id: str):
@@ -257,7 +257,7 @@ class TaskById(MethodView):
 @blp.route("/<task_id:task_id>/complete")
 class TaskCompletion(MethodView):
     @auth_required
-    @blp.arguments(TaskToggleSchema, required=False, example={"completed": True})
+    @blp.arguments(TaskToggleSchema(), required=False, example={"completed": True})
     @blp.response(200, TaskSchema, example=TASK_EXAMPLE)
     @errors(*BODY_ERRORS, 404, 422)
     def patch(self, data: dict[str, Any], user_id: str, task_id: str):
