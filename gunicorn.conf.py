@@ -28,15 +28,22 @@ for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):  # only prometheus_
 # HOST defaults to all interfaces (containers); the local quickstart sets 127.0.0.1.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 
-# Worker model: gthread, 2 workers x 4 threads on 2 cores. Measured with bench/run.py
-# (see bench/README.md): threads overlap each request's database round trips, and
-# a sync worker stalls behind a slow client or query; a gthread worker keeps serving.
+# Worker model: gthread, 2 workers x 2 threads on 2 cores, chosen by measurement
+# (bench/run.py, wrk on the same box; bench/README.md has the tables). Same code, req/s
+# for list / get at 32 and 256 connections:
+#   gthread 2x2:  1130 / 2281 and 1408 / 2238   <- steady at both loads
+#   gthread 2x4:  1243 / 1748 and 1175 /  795   (collapses at 256: GIL contention)
+#   gthread 3x2:  1483 / 2269 and 1323 / 2188   (similar; a third process's memory)
+#   sync 3:       1221 / 2092 and 1229 / 1730   (no keep-alive; blocks on slow clients)
+#   sync 4:       1065 / 1584 and 1182 / 1484
+# Threads overlap a request's database round trip with another's Python work; more
+# threads than that only add GIL switching.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 if worker_class == "gthread":
     # gthread that refuses (rather than resets) connections once SIGTERM arrives.
     worker_class = "app.workers.DrainingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # keep DB_POOL_SIZE >= threads
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))  # keep DB_POOL_SIZE >= threads
 # Connections waiting for a thread; past this the kernel queues them.
 worker_connections = 1000
 backlog = 2048
