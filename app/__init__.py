@@ -97,7 +97,7 @@ def _engine_options(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
     if url.startswith("postgresql"):
         options["connect_args"] = {
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],
-            "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",
+            "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']} -c timezone=UTC",
             "application_name": "tasks-api",
         }
     return options

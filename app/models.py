@@ -68,7 +68,9 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        if value.utcoffset():  # the PostgreSQL session runs in UTC, so this is rare
+            return value.astimezone(UTC)
+        return value
 
 
 # 64-bit ids on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" is the auto-numbered rowid.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from copy import deepcopy
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,7 +17,6 @@ from ..auth import auth_required
 from ..models import MAX_TASK_ID
 from . import queries
 from .schemas import (
-    TIMESTAMP_FORMAT,
     TaskQueryArgsSchema,
     TaskSchema,
     TaskToggleSchema,
@@ -121,9 +119,14 @@ def task_json(row: Any) -> dict[str, Any]:
         "title": row.title,
         "description": row.description,
         "completed": row.completed,
-        "created_at": row.created_at.strftime(TIMESTAMP_FORMAT),
-        "updated_at": row.updated_at.strftime(TIMESTAMP_FORMAT),
+        "created_at": utc_timestamp(row.created_at),
+        "updated_at": utc_timestamp(row.updated_at),
     }
+
+
+def utc_timestamp(value: Any) -> str:
+    """TIMESTAMP_FORMAT for a UTC datetime (isoformat is C code, several times faster)."""
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def json_response(payload: Any, status: int = 200, headers: Any = None) -> Response:
@@ -140,14 +143,8 @@ def found(row: Any) -> Response:
     return json_response(task_json(row))
 
 
-def _page_link(page: int, rel: str) -> str:
-    params = request.args.to_dict(flat=False)
-    params["page"] = [str(page)]
-    return f'<{quote(request.path)}?{urlencode(params, doseq=True)}>; rel="{rel}"'
-
-
 def pagination_headers(total: int, page: int, page_size: int) -> dict[str, str]:
-    total_pages = math.ceil(total / page_size)
+    total_pages = -(-total // page_size)
     last_page = max(total_pages, 1)
     meta: dict[str, int] = {
         "total": total,
@@ -156,13 +153,16 @@ def pagination_headers(total: int, page: int, page_size: int) -> dict[str, str]:
         "last_page": last_page,
         "page": page,
     }
-    links = [_page_link(1, "first"), _page_link(last_page, "last")]
+    # Links keep every other query parameter as sent; only `page` changes.
+    others = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "page"])
+    base = f"<{quote(request.path)}?{others}&page=" if others else f"<{quote(request.path)}?page="
+    links = [f'{base}1>; rel="first"', f'{base}{last_page}>; rel="last"']
     if page > 1:
         meta["previous_page"] = min(page - 1, last_page)
-        links.append(_page_link(meta["previous_page"], "prev"))
+        links.append(f'{base}{meta["previous_page"]}>; rel="prev"')
     if page < last_page:
         meta["next_page"] = page + 1
-        links.append(_page_link(page + 1, "next"))
+        links.append(f'{base}{page + 1}>; rel="next"')
     return {"X-Pagination": json.dumps(meta), "Link": ", ".join(links)}
 
 
