@@ -15,7 +15,19 @@ from contextlib import contextmanager
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, case, delete, insert, not_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    String,
+    bindparam,
+    case,
+    delete,
+    insert,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -100,7 +112,10 @@ known_users = KnownUsers()
 
 # Statements are built once, with bind parameters, and reused: building a select and
 # computing its cache key on every request cost more than running it.
-OWNED = (tasks.c.user_id == bindparam("owner"), tasks.c.id == bindparam("task_id"))
+OWNED = (
+    tasks.c.user_id == bindparam("owner", type_=String()),
+    tasks.c.id == bindparam("task_id", type_=tasks.c.id.type),
+)
 TOTALS = {
     "all": users.c.task_count,
     "completed": users.c.completed_count,
@@ -126,7 +141,9 @@ def _page(status: str, sort: str, order: str) -> Any:
         stmt = stmt.order_by(key.asc(), tasks.c.id.asc())
     else:
         stmt = stmt.order_by(key.desc(), tasks.c.id.desc())
-    return stmt.limit(bindparam("limit")).offset(bindparam("offset"))
+    return stmt.limit(bindparam("limit", type_=Integer())).offset(
+        bindparam("offset", type_=Integer())
+    )
 
 
 TOTAL_STATEMENTS = {status: select(_total(status)) for status in TOTALS}
