@@ -6,13 +6,12 @@
 from __future__ import annotations
 
 import http
-import json
 import logging
 from typing import Any
 
 import marshmallow as ma
 import psycopg2
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from marshmallow import fields
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -65,16 +64,21 @@ def error_payload(code: int, message: str | None = None, errors: Any = None) -> 
     return payload
 
 
+def json_response(payload: Any, status: int = 200, headers: Any = None) -> Response:
+    """A JSON body with the app's encoder (schema field order, compact)."""
+    return current_app.response_class(
+        current_app.json.dumps(payload), status=status, headers=headers, mimetype="application/json"
+    )
+
+
 def _service_unavailable(exc: SQLAlchemyError) -> Response:
     # Log the driver's class only: the statement and its parameters stay out of logs.
     orig = getattr(exc, "orig", None)
     log.error("database unavailable: %s", type(orig or exc).__name__)
-    body = json.dumps(error_payload(503, "The database is unavailable; try again shortly."))
-    return Response(
-        body,
-        status=503,
-        mimetype="application/json",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    return json_response(
+        error_payload(503, "The database is unavailable; try again shortly."),
+        503,
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

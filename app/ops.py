@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
@@ -21,7 +20,7 @@ from prometheus_client import multiprocess
 from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import RETRY_AFTER_SECONDS, error_payload
+from .errors import RETRY_AFTER_SECONDS, error_payload, json_response
 from .models import db
 
 bp = Blueprint("ops", __name__)
@@ -51,12 +50,6 @@ POOL_CONNECTIONS = Gauge(
 UNTRACKED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def json_response(payload: dict[str, Any], status: int, **headers: str) -> Response:
-    return current_app.response_class(
-        current_app.json.dumps(payload), status=status, mimetype="application/json", headers=headers
-    )
-
-
 @bp.get("/healthz")
 def healthz() -> Response:
     """Liveness: the process answers. Touches no database."""
@@ -81,7 +74,7 @@ def readyz() -> Response:
 
 def _not_ready(message: str) -> Response:
     return json_response(
-        error_payload(503, message), 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)}
+        error_payload(503, message), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     )
 
 

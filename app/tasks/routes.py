@@ -7,13 +7,14 @@ from copy import deepcopy
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from flask import Response, current_app, g, request, url_for
+from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.routing import BaseConverter
 
 from ..api import Blueprint
 from ..auth import auth_required
+from ..errors import json_response
 from ..models import MAX_TASK_ID
 from . import queries
 from .schemas import (
@@ -129,15 +130,9 @@ def utc_timestamp(value: Any) -> str:
     return value.isoformat(timespec="microseconds")[:26] + "Z"
 
 
-def json_response(payload: Any, status: int = 200, headers: Any = None) -> Response:
+def found(row: Any) -> Response:
     # Returning a Response makes @blp.response skip its marshmallow dump; the schema
     # still documents the body.
-    return current_app.response_class(
-        current_app.json.dumps(payload), status=status, headers=headers, mimetype="application/json"
-    )
-
-
-def found(row: Any) -> Response:
     if row is None:
         abort(404, message="Task not found.")
     return json_response(task_json(row))
