@@ -12,7 +12,9 @@ throughput (bench/README.md); these two checks cost one counter update each.
   up someone else's budget).
 
 Storage is in memory (per process) by default, Redis when ``REDIS_URL`` is set so
-that every worker and instance shares the counts. If Redis goes away, the limits
+that every worker and instance shares the counts. The in-memory storage is limits'
+own, except that it forgets expired counters inline, at most once a second, instead
+of starting a timer thread every 10 ms under load (measured: ~160 us per request). If Redis goes away, the limits
 fall back to memory (a warning is logged, at most every few seconds): requests keep
 being served, never a 500.
 """
@@ -37,6 +39,41 @@ RETRY_STORAGE_AFTER = 5.0  # seconds on the in-memory fallback before trying Red
 log = logging.getLogger(__name__)
 
 
+class SweepingMemoryStorage(MemoryStorage):
+    """limits' MemoryStorage, minus its expiry timer threads.
+
+    The parent starts a ``threading.Timer`` (a new thread) to drop expired counters
+    whenever the previous one has finished: under load, a thread every ~10 ms per
+    process, competing for the GIL with the request threads. Counts are unaffected by
+    when the sweep runs (reads check the expiry themselves); only memory is. Here the
+    sweep runs in the request that finds it due, at most every SWEEP_SECONDS.
+    """
+
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, **options: Any) -> None:
+        self._next_sweep = 0.0
+        self._sweep_lock = threading.Lock()
+        super().__init__(uri, **options)
+
+    # MemoryStorage calls self.__schedule_expiry() on every write; this is that name.
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now < self._next_sweep or not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+        finally:
+            self._sweep_lock.release()
+
+
+def _storage(uri: str, **options: Any) -> Any:
+    if uri.startswith("memory://"):
+        return SweepingMemoryStorage(uri)
+    return storage_from_string(uri, **options)
+
+
 def client_address() -> str:
     # With TRUSTED_PROXY_COUNT, ProxyFix has already put the forwarded client here.
     return request.remote_addr or "unknown"
@@ -53,8 +90,8 @@ class RateLimits:
         if uri.startswith(("redis://", "rediss://")):
             # Never let a slow or vanished Redis hold a request for long.
             options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-        self._strategy: RateLimiter = STRATEGIES[STRATEGY](storage_from_string(uri, **options))
-        self._fallback: RateLimiter = STRATEGIES[STRATEGY](MemoryStorage())
+        self._strategy: RateLimiter = STRATEGIES[STRATEGY](_storage(uri, **options))
+        self._fallback: RateLimiter = STRATEGIES[STRATEGY](SweepingMemoryStorage())
         self._failed_at = float("-inf")
         self._warned_at = float("-inf")
         self._lock = threading.Lock()

@@ -26,23 +26,27 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import limits
 import pytest
 import requests
 from conftest import ALICE, BOB, TEST_SECRET, make_app, require
 from flask import Flask, request
 from flask_migrate import downgrade, upgrade
+from limits.strategies import STRATEGIES
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from app.auth import create_token
+from app.limits import STRATEGY, SweepingMemoryStorage
 from app.logs import JSONFormatter
 from app.models import db
 
@@ -660,6 +664,28 @@ def test_unauthenticated_requests_are_limited_per_address(
     # Another address has its own budget.
     other = client.get(f"/api/{ALICE}/tasks", environ_base={"REMOTE_ADDR": "192.0.2.10"})
     assert other.status_code == 401
+
+
+def test_memory_storage_counts_without_timer_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory storage forgets expired counters inline, not from a thread per 10 ms."""
+    storage = SweepingMemoryStorage()
+    storage.timer.join()  # the one timer the constructor starts
+    limiter = STRATEGIES[STRATEGY](storage)
+    item = limits.parse("5 per second")
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: (started.append(t), real_start(t)))
+    assert [limiter.hit(item, "user", "alice") for _ in range(6)] == [True] * 5 + [False]
+    assert limiter.hit(item, "user", "bob")
+    assert started == []
+    # Once the windows have passed and a sweep is due, the next write drops the old counters.
+    clock = [time.monotonic() + 60]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 60)
+    assert limiter.hit(item, "user", "carol")
+    assert [key for key in storage.storage if "alice" in key or "bob" in key] == []
+    assert started == []
 
 
 # --------------------------------------------------------------------------- rate limits in Redis
