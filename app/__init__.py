@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from inspect import iscoroutinefunction
+from types import FunctionType
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from .logs import configure_logging, init_request_logging
 from .models import db
 from .ops import bp as ops_bp
 from .ops import init_metrics, migrations_head
+from .tasks.queries import PREPARED_OPTION
 from .web import init_browser_support
 
 __all__ = ["ConfigError", "create_app", "migrate"]
@@ -49,6 +52,32 @@ Errors always have the shape
 """
 
 migrate = Migrate()
+
+
+class TasksFlask(Flask):
+    """Flask, remembering which functions are coroutines.
+
+    Flask asks ``inspect.iscoroutinefunction`` about every hook, view and handler on
+    every request (~14 times for a list); the answer for a given function never
+    changes, so it is looked up once per function.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_coroutine: dict[FunctionType, bool] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # Bound methods (MethodView handlers) are new objects per request: key by the
+        # function. Other callables (partials, instances) are asked every time.
+        key = getattr(func, "__func__", func)
+        if type(key) is not FunctionType:
+            return super().ensure_sync(func)
+        is_coroutine = self._is_coroutine.get(key)
+        if is_coroutine is None:
+            is_coroutine = iscoroutinefunction(func)
+            if len(self._is_coroutine) < 4096:  # a fixed set of functions; bounded anyway
+                self._is_coroutine[key] = is_coroutine
+        return self.async_to_sync(func) if is_coroutine else func
 
 
 def _api_settings() -> dict[str, Any]:
@@ -146,7 +175,7 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then the environment, then ``test_config``."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = TasksFlask(__name__, instance_relative_config=True)
     app.config.update(
         MAX_CONTENT_LENGTH=64 * 1024,
         SQLALCHEMY_ENGINE_OPTIONS={},
@@ -184,6 +213,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if url.startswith("postgresql"):
         with app.app_context():
             _ping_idle_connections(db.engine)
+            db.engine.update_execution_options(
+                **{PREPARED_OPTION: app.config["DB_PREPARED_STATEMENTS"]}
+            )
     if app.config["METRICS_ENABLED"]:
         init_metrics(app)
 

@@ -11,12 +11,15 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import ALICE
+from conftest import ALICE, TEST_SECRET
 from sqlalchemy import event
+from werkzeug.exceptions import UnprocessableEntity
 
-from app.models import db
-from app.tasks.routes import task_json
-from app.tasks.schemas import TaskSchema
+from app.api import ArgumentsParser
+from app.auth import create_token
+from app.models import Task, db
+from app.tasks import queries
+from app.tasks.schemas import TaskQueryArgsSchema, TaskSchema
 
 
 def _autocommit(dbapi_connection) -> bool:  # noqa: ANN001
@@ -25,16 +28,53 @@ def _autocommit(dbapi_connection) -> bool:  # noqa: ANN001
     return bool(dbapi_connection.autocommit)  # psycopg2
 
 
+class Statements(list):
+    """Verbs of the statements run, as "VERB" in autocommit (no BEGIN/COMMIT round trips)
+    or "VERB in tx". A prepared statement's EXECUTE counts as the verb it runs; the
+    one-time PREPAREs are listed apart, in ``prepared``, with ``executed`` names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[str] = []
+        self.executed: list[str] = []
+
+    def clear(self) -> None:
+        super().clear()
+        self.prepared.clear()
+        self.executed.clear()
+
+
+PREPARED_VERBS = {
+    prepared.name: prepared.prepare_sql.split(" AS ", 1)[1].split()[0]
+    for prepared in (
+        *queries.PAGE_STATEMENTS.values(),
+        *queries.TOTAL_STATEMENTS.values(),
+        *queries.UPDATE_STATEMENTS.values(),
+        queries.GET_STATEMENT,
+        queries.DELETE_STATEMENT,
+        queries.FLIP_STATEMENT,
+        queries.SET_STATEMENT,
+        queries.INSERT_STATEMENT,
+    )
+}
+
+
 @pytest.fixture
-def statements(app) -> Iterator[list[str]]:
-    """Every statement sent to the database while the test runs, as "VERB" when the
-    connection was in autocommit (no BEGIN/COMMIT round trips) or "VERB in tx"."""
-    seen: list[str] = []
+def statements(app) -> Iterator[Statements]:
+    seen = Statements()
     with app.app_context():
         engine = db.engine
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        verb = statement.split()[0].upper()
+        verb, *rest = statement.split(None, 2)
+        verb = verb.upper()
+        if verb == "PREPARE":
+            seen.prepared.append(rest[0])
+            return
+        if verb == "EXECUTE":
+            name = rest[0].split("(")[0]
+            seen.executed.append(name)
+            verb = PREPARED_VERBS[name]
         seen.append(verb if _autocommit(conn.connection.dbapi_connection) else f"{verb} in tx")
 
     event.listen(engine, "before_cursor_execute", record)
@@ -112,16 +152,33 @@ def test_create_recovers_when_a_known_user_row_was_deleted(app, client, auth_hea
     assert [t["title"] for t in listed] == ["b"]
 
 
-def test_serializer_matches_the_schema(make_task):
-    task = make_task(ALICE, "Buy milk", description="Two litres", completed=True)
+def test_serializer_matches_the_schema(app, client, auth_headers):
+    """Every route's task JSON equals TaskSchema's dump of the stored row (ORM, datetimes)."""
+    headers = auth_headers()
+    base = f"/api/{ALICE}/tasks"
+    created = [
+        client.post(base, json={"title": "Buy milk", "description": "Two litres"}, headers=headers),
+        client.post(base, json={"title": "No notes", "completed": True}, headers=headers),
+    ]
+    assert [r.status_code for r in created] == [201, 201]
+    first, second = (r.get_json() for r in created)
+    updated = client.put(f"{base}/{first['id']}", json={"description": None}, headers=headers)
+    toggled = client.patch(f"{base}/{second['id']}/complete", headers=headers)
+    fetched = client.get(f"{base}/{first['id']}", headers=headers)
+    listed = client.get(f"{base}?sort=title&order=asc", headers=headers)
 
-    class Row:  # attribute access, like a result row
-        def __init__(self, mapping):
-            self.__dict__.update(mapping)
-
-    assert task_json(Row(task)) == TaskSchema().dump(Row(task))
-    empty = make_task(ALICE, "No notes")
-    assert task_json(Row(empty)) == TaskSchema().dump(Row(empty))
+    with app.app_context():
+        stored = {task.id: TaskSchema().dump(task) for task in db.session.query(Task)}
+    assert len(stored) == 2 and stored[first["id"]]["created_at"].endswith("Z")
+    assert listed.get_json() == [stored[first["id"]], stored[second["id"]]]
+    assert fetched.get_json() == updated.get_json() == stored[first["id"]]
+    assert toggled.get_json() == stored[second["id"]]
+    assert list(fetched.get_json()) == list(TaskSchema().fields)  # documented field order
+    assert stored[first["id"]]["description"] is None
+    assert (stored[second["id"]]["completed"], toggled.get_json()["completed"]) == (False, False)
+    # The creates' own responses: the same, before the later changes.
+    assert first == {**stored[first["id"]], "description": "Two litres", "updated_at": first["updated_at"]}
+    assert second["created_at"] == stored[second["id"]]["created_at"]
 
 
 def test_counters_follow_every_kind_of_write(app, client, auth_headers):
@@ -154,3 +211,81 @@ def test_counters_follow_every_kind_of_write(app, client, auth_headers):
     with app.app_context(), db.engine.begin() as conn:  # writes outside the API count too
         conn.exec_driver_sql("DELETE FROM tasks")
     assert totals() == (0, 0, 0)
+
+
+def test_query_string_cache_gives_each_request_its_own_correct_arguments(app):
+    """Parsed query strings are remembered: same answers as parsing, failures never kept."""
+    parser = ArgumentsParser()
+    schema = TaskQueryArgsSchema()
+
+    def parse(query: str):
+        with app.test_request_context(f"/?{query}"):
+            return parser.parse(schema, location="query")
+
+    defaults = {"status": "all", "sort": "created", "order": "desc", "page": 1, "page_size": 100}
+    first = parse("page_size=20")
+    assert first == {**defaults, "page_size": 20}
+    first["page"] = 99  # a view changing its arguments does not change the next request's
+    assert parse("page_size=20") == {**defaults, "page_size": 20}
+    assert parse("page=2&sort=title") == {**defaults, "page": 2, "sort": "title"}
+    assert len(parser._query_cache) == 2
+    for bad in ("page=0", "page=1&page=2", "status=done"):
+        for _ in range(2):  # refused every time: errors are not remembered
+            with pytest.raises(UnprocessableEntity):
+                parse(bad)
+    assert len(parser._query_cache) == 2
+    # Bounded: the least recently used query strings are forgotten.
+    parser.QUERY_CACHE_SIZE = 3
+    parse("page_size=20")
+    parse("page=3")
+    parse("page=4")
+    assert [key[-1] for key in parser._query_cache] == [b"page_size=20", b"page=3", b"page=4"]
+    long_query = "page_size=20&" + "x=1&" * 100
+    assert parse(long_query)["page_size"] == 20
+    assert all(key[-1] != long_query.encode() for key in parser._query_cache)
+
+
+def test_postgresql_prepares_each_statement_once_per_connection(app, client, auth_headers, make_task, statements):
+    """On PostgreSQL, hot statements run as EXECUTE of a statement the connection prepared
+    the first time it needed it; elsewhere they run as plain SQL."""
+    task = make_task(ALICE, "one")
+    headers = auth_headers()
+    statements.clear()
+    for _ in range(3):
+        assert client.get(f"/api/{ALICE}/tasks", headers=headers).status_code == 200
+        assert client.get(f"/api/{ALICE}/tasks/{task['id']}", headers=headers).status_code == 200
+    assert statements == ["SELECT"] * 6
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        assert statements.executed == ["tasks_page_all_created_desc", "tasks_get"] * 3
+        # The test client reuses one pooled connection: prepared at most once each.
+        assert sorted(set(statements.prepared)) == sorted(statements.prepared)
+        assert set(statements.prepared) <= {"tasks_page_all_created_desc", "tasks_get"}
+        # A connection whose prepared statements are gone (a pooler's DISCARD ALL, an
+        # operator's DEALLOCATE) prepares them again rather than failing the request.
+        with app.app_context(), db.engine.connect() as conn:
+            conn.exec_driver_sql("DEALLOCATE ALL")
+        resp = client.get(f"/api/{ALICE}/tasks", headers=headers)
+        assert resp.status_code == 200 and [t["title"] for t in resp.get_json()] == ["one"]
+    else:
+        assert statements.executed == statements.prepared == []
+
+
+def test_prepared_statements_can_be_turned_off(database_url, make_task):
+    """DB_PREPARED_STATEMENTS=false (PgBouncer in transaction mode): plain SQL only."""
+    from conftest import make_app
+
+    make_task(ALICE, "one")
+    plain = make_app(database_url, DB_PREPARED_STATEMENTS=False)
+    sent: list[str] = []
+    with plain.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2].split()[0]))
+    try:
+        client = plain.test_client()
+        headers = {"Authorization": f"Bearer {create_token(TEST_SECRET, ALICE)}"}
+        for _ in range(2):
+            resp = client.get(f"/api/{ALICE}/tasks", headers=headers)
+            assert resp.status_code == 200 and [t["title"] for t in resp.get_json()] == ["one"]
+        assert sent == ["SELECT", "SELECT"]
+    finally:
+        engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from copy import deepcopy
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -17,6 +18,7 @@ from ..auth import auth_required
 from ..errors import json_response
 from ..models import MAX_TASK_ID
 from . import queries
+from .queries import TASK_FIELDS
 from .schemas import (
     TaskQueryArgsSchema,
     TaskSchema,
@@ -109,25 +111,12 @@ def parse_task_id(raw: str) -> int:
     return task_id
 
 
-def task_json(row: Any) -> dict[str, Any]:
-    """The TaskSchema dump, written out: ~15x faster than marshmallow for a page of rows.
-
-    tests/test_tasks.py checks that it matches ``TaskSchema().dump`` field for field.
-    """
-    return {
-        "id": row.id,
-        "user_id": row.user_id,
-        "title": row.title,
-        "description": row.description,
-        "completed": row.completed,
-        "created_at": utc_timestamp(row.created_at),
-        "updated_at": utc_timestamp(row.updated_at),
-    }
-
-
-def utc_timestamp(value: Any) -> str:
-    """TIMESTAMP_FORMAT for a UTC datetime (isoformat is C code, several times faster)."""
-    return value.isoformat(timespec="microseconds")[:26] + "Z"
+def task_json(row: Sequence[Any]) -> dict[str, Any]:
+    """The TaskSchema dump of a row of ``queries.TASK_COLUMNS`` (timestamps come
+    formatted from the database): one C-level zip instead of marshmallow's per-field
+    work, ~15x faster for a page. tests/test_queries.py checks it matches
+    ``TaskSchema().dump`` of the stored task."""
+    return dict(zip(TASK_FIELDS, row))
 
 
 def found(row: Any) -> Response:
