@@ -6,8 +6,8 @@
 For every sort x order x status the list offers it measures, with wrk, the p50 of
 ``GET /api/{user}/tasks?page_size=20&sort=..&order=..&status=..`` for both users and
 prints big/small, then the PostgreSQL plans (EXPLAIN (ANALYZE, BUFFERS)) of the two
-statements the list route runs for the big user. The SQL below mirrors
-app/tasks/queries.py (count_tasks and list_tasks); keep the two in step.
+statements the list route runs for the big user, taken from app/tasks/queries.py and
+run the way the app runs them: prepared, with the app's generic-plan session setting.
 """
 
 from __future__ import annotations
@@ -27,10 +27,6 @@ PAGE_SIZE = 20
 SORTS = {"created": "created_at", "updated": "updated_at", "title": "title"}
 ORDERS = ("asc", "desc")
 STATUSES = {"all": None, "pending": False, "completed": True}
-TASK_COLUMNS = (
-    "tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.completed, "
-    "tasks.created_at, tasks.updated_at"
-)
 RATIO_TARGET = 1.5
 
 
@@ -54,32 +50,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", default="scale.json", help="file name under bench/results/")
     harness.add_gunicorn_options(parser)
     return parser.parse_args(argv)
-
-
-def _compiled(stmt: Any) -> str:
-    """The app's own statement as PostgreSQL receives it (parameters inlined)."""
-    from sqlalchemy.dialects import postgresql
-
-    compiled = stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    return str(compiled).replace("%", "%%")
-
-
-def count_sql(status: str) -> str:
-    """The total alone (the app sends it only for an empty page)."""
-    from app.tasks import queries
-
-    return _compiled(queries.total_statement(BIG, status))
-
-
-def list_sql(sort: str, order: str, status: str) -> str:
-    """The list route's statement: the page and its total, built by app/tasks/queries.py."""
-    from app.tasks import queries
-
-    return _compiled(
-        queries.page_statement(
-            BIG, status=status, sort=sort, order=order, limit=PAGE_SIZE, offset=0
-        )
-    )
 
 
 def seed_big(database: harness.Database, user_id: str, count: int) -> None:
@@ -134,9 +104,20 @@ def combine(results: list[harness.WrkResult]) -> dict[str, Any]:
     }
 
 
-def explain(database: harness.Database, sql: str, params: dict[str, Any]) -> tuple[str, float]:
-    rows = database.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
-    plan = "\n".join(str(r[0]) for r in rows)
+def explain(database: harness.Database, prepared: Any, params: dict[str, Any]) -> tuple[str, float, str]:
+    """EXPLAIN one of the app's statements as the app runs it: PREPAREd on a connection
+    with the app's session settings (generic plans, UTC), then EXECUTEd."""
+    conn = database.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET plan_cache_mode = force_generic_plan")
+            cur.execute("SET timezone = 'UTC'")
+            cur.execute(prepared.prepare_sql)
+            execute = cur.mogrify(prepared.execute_sql, {**prepared.constants, **params}).decode()
+            cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {execute}")
+            plan = "\n".join(str(r[0]) for r in cur.fetchall())
+    finally:
+        conn.close()
     ms = next(
         (
             float(line.split(":")[1].split()[0])
@@ -145,7 +126,7 @@ def explain(database: harness.Database, sql: str, params: dict[str, Any]) -> tup
         ),
         float("nan"),
     )
-    return plan, ms
+    return plan, ms, f"{prepared.prepare_sql};\n{execute};"
 
 
 def plan_summary(plan: str) -> str:
@@ -242,29 +223,25 @@ def run(args: argparse.Namespace) -> int:
                     f"failures {failures})"
                 )
 
-            for status, completed in STATUSES.items():
-                params = {"user_id": BIG, "completed": completed}
-                plan, ms = explain(database, count_sql(status), params)
+            from app.tasks import queries
+
+            for status in STATUSES:
+                prepared = queries.TOTAL_STATEMENTS[status]
+                plan, ms, sql = explain(database, prepared, {"owner": BIG})
                 plans.append(
-                    {
-                        "query": "count",
-                        "status": status,
-                        "sql": database.mogrify(count_sql(status), params),
-                        "plan": plan,
-                        "execution_ms": ms,
-                    }
+                    {"query": "count", "status": status, "sql": sql, "plan": plan, "execution_ms": ms}
                 )
             for sort, order, status in combos:
-                params = {"user_id": BIG, "completed": STATUSES[status]}
-                sql = list_sql(sort, order, status)
-                plan, ms = explain(database, sql, params)
+                prepared = queries.PAGE_STATEMENTS[status, sort, order]
+                params = {"owner": BIG, "limit": PAGE_SIZE, "offset": 0}
+                plan, ms, sql = explain(database, prepared, params)
                 plans.append(
                     {
                         "query": "list",
                         "sort": sort,
                         "order": order,
                         "status": status,
-                        "sql": database.mogrify(sql, params),
+                        "sql": sql,
                         "plan": plan,
                         "execution_ms": ms,
                     }

@@ -298,20 +298,6 @@ INSERT_STATEMENT = Prepared(
 )
 
 
-def total_statement(user_id: str, status: str) -> Any:
-    """For bench/scale.py's EXPLAIN: the statement with its parameters bound."""
-    return TOTAL_STATEMENTS[status].statement.params(owner=user_id)
-
-
-def page_statement(
-    user_id: str, *, status: str, sort: str, order: str, limit: int, offset: int
-) -> Any:
-    """For bench/scale.py's EXPLAIN: the statement with its parameters bound."""
-    return PAGE_STATEMENTS[status, sort, order].statement.params(
-        owner=user_id, limit=limit, offset=offset
-    )
-
-
 def count_tasks(conn: Connection, user_id: str, status: str) -> int:
     return TOTAL_STATEMENTS[status](conn, {"owner": user_id}).scalar() or 0
 
