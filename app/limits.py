@@ -154,14 +154,21 @@ def init_limits(app: Flask) -> RateLimits:
     app.extensions[EXTENSION_KEY] = rate_limits
     app.before_request(rate_limits.check_address)
 
+    # The two limits' header values, worked out once.
+    header_values = {
+        id(item): (str(item.amount), f"{item.amount};w={item.get_expiry()}")
+        for item in (rate_limits.per_user, rate_limits.per_address)
+    }
+
     @app.after_request
     def limit_header(response: Response) -> Response:
         # The limit that applied (the user's once authenticated). Remaining/Reset would
         # cost another storage round trip per request; a refusal carries all of them.
         item = g.get("rate_limit")
         if item is not None and "RateLimit-Limit" not in response.headers:
-            response.headers["RateLimit-Limit"] = str(item.amount)
-            response.headers["RateLimit-Policy"] = f"{item.amount};w={item.get_expiry()}"
+            limit, policy = header_values[id(item)]
+            response.headers.add("RateLimit-Limit", limit)
+            response.headers.add("RateLimit-Policy", policy)
         return response
 
     return rate_limits

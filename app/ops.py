@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
@@ -48,6 +49,7 @@ POOL_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 UNTRACKED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @bp.get("/healthz")
@@ -96,19 +98,26 @@ def migrations_head(directory: str) -> str | None:
 
 
 def init_metrics(app: Flask) -> None:
-    @app.before_request
-    def start_timer() -> None:
-        g.metrics_started = time.perf_counter()
+    # Each label combination's two series, looked up once (labels() locks and builds keys).
+    series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     @app.after_request
     def record(response: Response) -> Response:
-        started = g.get("metrics_started")
-        if started is None or request.path in UNTRACKED_PATHS:
+        # Timed from the request log's start (logs.start_request runs first).
+        started = getattr(g._get_current_object(), "started", None)
+        req = request._get_current_object()
+        if started is None or req.path in UNTRACKED_PATHS:
             return response
-        rule = request.url_rule
-        labels = (request.method, rule.rule if rule is not None else "<unmatched>", str(response.status_code))
-        REQUESTS.labels(*labels).inc()
-        LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        rule = req.url_rule
+        # The method is the client's to choose: unknown ones share one label value, so
+        # nobody can mint new series at will.
+        method = req.method if req.method in KNOWN_METHODS else "OTHER"
+        labels = (method, rule.rule if rule is not None else "<unmatched>", str(response.status_code))
+        pair = series.get(labels)
+        if pair is None:
+            pair = series[labels] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+        pair[0].inc()
+        pair[1].observe(time.perf_counter() - started)
         return response
 
     with app.app_context():

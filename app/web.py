@@ -28,6 +28,16 @@ EXPOSED_HEADERS = [
     "RateLimit-Reset",
 ]
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+API_CACHE_CONTROL = "private, no-cache"
+# (lower-cased name, name, value): set unless the response already has the header.
+SECURITY_HEADERS = tuple(
+    (name.lower(), name, value)
+    for name, value in (
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+    )
+)
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -66,19 +76,25 @@ def init_browser_support(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
+        # Added in one pass over the headers (Headers.setdefault scans them per call).
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
-        if request.path == docs_path and response.status_code == 200:
+        present = {name.lower() for name in headers.keys()}
+        for lower, name, value in SECURITY_HEADERS:
+            if lower not in present:
+                headers.add(name, value)
+        path = request.path
+        if path == docs_path and response.status_code == 200:
             html = response.get_data()
             if html not in docs_csp_cache:
                 docs_csp_cache.clear()  # one page; keep the cache at one entry
                 docs_csp_cache[html] = _docs_csp(html)
             headers["Content-Security-Policy"] = docs_csp_cache[html]
-        else:
-            headers.setdefault("Content-Security-Policy", API_CSP)
-        if request.path.startswith("/api/"):
+        elif "content-security-policy" not in present:
+            headers.add("Content-Security-Policy", API_CSP)
+        if path.startswith("/api/"):
             # Task data is one user's: never stored by shared caches, revalidated by the browser.
-            headers["Cache-Control"] = "private, no-cache"
+            if "cache-control" in present:
+                headers["Cache-Control"] = API_CACHE_CONTROL
+            else:
+                headers.add("Cache-Control", API_CACHE_CONTROL)
         return response

@@ -478,6 +478,8 @@ def test_metrics_count_requests_by_route_and_status(
     for _ in range(2):
         assert client.get(f"/api/{ALICE}/tasks").status_code == 401
     assert client.get(stray).status_code == 404
+    invented = f"BREW{uuid.uuid4().hex[:8].upper()}"
+    assert client.open(f"/api/{ALICE}/tasks", method=invented).status_code == 405
     for path in ("/healthz", "/readyz"):
         assert client.get(path).status_code == 200
     after = client.get("/metrics")
@@ -495,8 +497,10 @@ def test_metrics_count_requests_by_route_and_status(
     # Health, readiness and metrics requests are not counted.
     for path in ("/healthz", "/readyz", "/metrics"):
         assert all(lab.get("route") != path for _, lab, _ in samples(new))
-    # An unknown path is not a label of its own (no unbounded label values).
+    # An unknown path or method is not a label value of its own (no unbounded series).
     assert stray not in new
+    assert invented not in new
+    assert delta("tasks_http_requests_total", method="OTHER", route="<unmatched>", status="405") == 1
     assert {"tasks_db_pool_checked_out", "tasks_db_pool_connections"} <= metric_names(new)
 
 

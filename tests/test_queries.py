@@ -19,6 +19,7 @@ from app.api import ArgumentsParser
 from app.auth import create_token
 from app.models import Task, db
 from app.tasks import queries
+from app.tasks.routes import pagination_headers
 from app.tasks.schemas import TaskQueryArgsSchema, TaskSchema
 
 
@@ -289,3 +290,28 @@ def test_prepared_statements_can_be_turned_off(database_url, make_task):
         assert sent == ["SELECT", "SELECT"]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("total", "page", "page_size"), [(0, 1, 20), (45, 1, 20), (45, 2, 20), (45, 3, 20), (45, 7, 20), (1, 1, 500)]
+)
+def test_pagination_header_is_the_json_of_its_fields(app, total, page, page_size):
+    """X-Pagination is written out by hand; it must equal json.dumps of the same fields."""
+    total_pages = -(-total // page_size)
+    last_page = max(total_pages, 1)
+    expected = {
+        "total": total,
+        "total_pages": total_pages,
+        "first_page": 1,
+        "last_page": last_page,
+        "page": page,
+    }
+    if page > 1:
+        expected["previous_page"] = min(page - 1, last_page)
+    if page < last_page:
+        expected["next_page"] = page + 1
+    with app.test_request_context(f"/api/{ALICE}/tasks?sort=title&page={page}&status=all"):
+        headers = pagination_headers(total, page, page_size)
+    assert headers["X-Pagination"] == json.dumps(expected)
+    base = f"</api/{ALICE}/tasks?sort=title&status=all&page="
+    assert headers["Link"].startswith(f'{base}1>; rel="first", {base}{last_page}>; rel="last"')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from copy import deepcopy
 from typing import Any
@@ -130,24 +129,41 @@ def found(row: Any) -> Response:
 def pagination_headers(total: int, page: int, page_size: int) -> dict[str, str]:
     total_pages = -(-total // page_size)
     last_page = max(total_pages, 1)
-    meta: dict[str, int] = {
-        "total": total,
-        "total_pages": total_pages,
-        "first_page": 1,
-        "last_page": last_page,
-        "page": page,
-    }
-    # Links keep every other query parameter as sent; only `page` changes.
-    others = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "page"])
-    base = f"<{quote(request.path)}?{others}&page=" if others else f"<{quote(request.path)}?page="
+    # X-Pagination is json.dumps of these integers, written out (tests compare the two).
+    meta = (
+        f'{{"total": {total}, "total_pages": {total_pages}, "first_page": 1, '
+        f'"last_page": {last_page}, "page": {page}'
+    )
+    base = _link_base()
     links = [f'{base}1>; rel="first"', f'{base}{last_page}>; rel="last"']
     if page > 1:
-        meta["previous_page"] = min(page - 1, last_page)
-        links.append(f'{base}{meta["previous_page"]}>; rel="prev"')
+        previous_page = min(page - 1, last_page)
+        meta += f', "previous_page": {previous_page}'
+        links.append(f'{base}{previous_page}>; rel="prev"')
     if page < last_page:
-        meta["next_page"] = page + 1
+        meta += f', "next_page": {page + 1}'
         links.append(f'{base}{page + 1}>; rel="next"')
-    return {"X-Pagination": json.dumps(meta), "Link": ", ".join(links)}
+    return {"X-Pagination": meta + "}", "Link": ", ".join(links)}
+
+
+_LINK_BASES: dict[tuple[str, bytes], str] = {}
+LINK_BASES_MAX = 1024
+
+
+def _link_base() -> str:
+    """``<path?other=params&page=`` for the Link header: every query parameter but
+    ``page`` kept as sent. A pure function of the path and query string, so remembered
+    (bounded: forgotten all at once when full)."""
+    key = (request.path, request.query_string)
+    base = _LINK_BASES.get(key)
+    if base is None:
+        others = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "page"])
+        path = quote(key[0])
+        base = f"<{path}?{others}&page=" if others else f"<{path}?page="
+        if len(_LINK_BASES) >= LINK_BASES_MAX:
+            _LINK_BASES.clear()
+        _LINK_BASES[key] = base
+    return base
 
 
 @blp.route("")
