@@ -65,7 +65,9 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # heartbeat files off the (possibly slow) container disk
 
 # The app writes one JSON line per request itself; gunicorn's access log would repeat it.
+# The logger class also skips building access entries nobody writes (app/workers.py).
 accesslog = None
+logger_class = "app.workers.QuietAccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = {

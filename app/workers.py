@@ -1,4 +1,8 @@
-"""gunicorn worker: gthread that stops listening as soon as it is told to stop.
+"""gunicorn pieces: a worker that stops listening at once on SIGTERM, and a logger
+that skips the access log (the app writes its own request log).
+
+DrainingThreadWorker
+--------------------
 
 Stock gthread, on SIGTERM, stops polling its listening socket but keeps it open
 until its in-flight requests finish. Meanwhile the kernel keeps completing new
@@ -8,11 +12,28 @@ request the client already sent is lost, and a load balancer cannot safely retry
 This worker, once stopping, accepts what the kernel had already queued (those are
 served like any other request) and closes its listening socket at once, so later
 connection attempts are refused, which any client or load balancer can retry.
+
+QuietAccessLogger
+-----------------
+gunicorn builds an access-log entry for every request (a dict of all request and
+response headers and the WSGI environ) whenever a ``logconfig_dict`` is set, even with
+``accesslog`` off and no handler on ``gunicorn.access``. gunicorn.conf.py sets one (to
+write gunicorn's own messages as JSON), and building those entries cost ~10 % of a
+worker's time under load (py-spy, bench/README.md). The app's JSON request log already
+has one line per request, so this logger does nothing for access.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+
+class QuietAccessLogger(Logger):
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
 
 
 class DrainingThreadWorker(ThreadWorker):

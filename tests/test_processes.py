@@ -825,3 +825,28 @@ def test_two_instances_share_rate_limits_and_data(
     finally:
         one.stop()
         two.stop()
+
+
+def test_gunicorn_builds_no_access_log_entries() -> None:
+    """gunicorn.conf.py sets logconfig_dict, which makes stock gunicorn build an access
+    entry (every header and environ item) per request though nothing writes it."""
+    from datetime import timedelta
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from app.workers import QuietAccessLogger
+
+    settings: dict[str, Any] = {}
+    exec(compile((REPO_ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), settings)
+    assert settings["logger_class"] == "app.workers.QuietAccessLogger"
+    assert settings["accesslog"] is None
+    cfg = Config()
+    cfg.set("logconfig_dict", settings["logconfig_dict"])
+    assert Logger(cfg).access_log_enabled  # what the stock logger would do with this config
+
+    logger = QuietAccessLogger(cfg)
+    built: list[Any] = []
+    logger.atoms = lambda *args: built.append(args) or {}  # type: ignore[method-assign]
+    logger.access(object(), object(), {}, timedelta(milliseconds=1))
+    assert built == []
