@@ -25,6 +25,7 @@ from .api import Api
 from .auth import EXTENSION_KEY, TokenAuthority
 from .config import ConfigError
 from .errors import register_error_handlers
+from .jsonprovider import JSONProvider
 from .limits import init_limits
 from .logs import configure_logging, init_request_logging
 from .models import db
@@ -55,12 +56,15 @@ migrate = Migrate()
 
 
 class TasksFlask(Flask):
-    """Flask, remembering which functions are coroutines.
+    """Flask, with JSON encoded by orjson (app/jsonprovider.py), remembering which
+    functions are coroutines.
 
     Flask asks ``inspect.iscoroutinefunction`` about every hook, view and handler on
     every request (~14 times for a list); the answer for a given function never
     changes, so it is looked up once per function.
     """
+
+    json_provider_class = JSONProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -208,7 +212,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
     }
 
-    app.json.sort_keys = False  # fields in schema order, as documented
     app.extensions[EXTENSION_KEY] = TokenAuthority.from_config(app.config)
 
     app.config["MIGRATIONS_HEAD"] = migrations_head(MIGRATIONS_DIR)

@@ -315,3 +315,29 @@ def test_pagination_header_is_the_json_of_its_fields(app, total, page, page_size
     assert headers["X-Pagination"] == json.dumps(expected)
     base = f"</api/{ALICE}/tasks?sort=title&status=all&page="
     assert headers["Link"].startswith(f'{base}1>; rel="first", {base}{last_page}>; rel="last"')
+
+
+def test_json_provider_matches_the_standard_library(app):
+    """orjson encodes the responses; anything it refuses falls back to the stdlib, and
+    whatever Flask gives a meaning to (dates) is written as Flask writes it."""
+    from datetime import datetime, timezone
+
+    provider = app.json
+    stdlib = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=provider.default)
+    page = [{"id": 2**63 - 1, "title": "Café ☕", "description": None, "completed": True}] * 3
+    samples = [
+        page,
+        {"code": 422, "errors": {"json": {0: ["Not a valid string."]}}},  # integer keys
+        {"lone surrogate": "\ud800"},  # orjson refuses it: the stdlib writes \ud800
+        {"big": 2**70},  # beyond 64 bits
+        {"when": datetime(2026, 11, 26, 17, 38, tzinfo=timezone.utc)},  # Flask: an HTTP date
+    ]
+    for sample in samples:
+        body = provider.dumps_bytes(sample)
+        assert isinstance(body, bytes)
+        assert json.loads(body) == json.loads(stdlib.encode(sample))
+        assert provider.dumps(sample) == body.decode()
+    assert provider.dumps_bytes(page).startswith(b'[{"id":9223372036854775807,"title":"Caf\xc3\xa9')
+    assert json.loads(provider.dumps_bytes(samples[-1]))["when"] == "Thu, 26 Nov 2026 17:38:00 GMT"
+    # Other options (indentation) still go to the standard library.
+    assert provider.dumps({"a": 1}, indent=2) == '{\n  "a": 1\n}'
