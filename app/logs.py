@@ -21,6 +21,7 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _HANDLER_NAME = "tasks-api"
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 request_log = logging.getLogger("tasks.request")
+_ENCODER = json.JSONEncoder(default=str)  # one encoder, not one per line as json.dumps makes
 
 
 class JSONFormatter(logging.Formatter):
@@ -39,7 +40,7 @@ class JSONFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
 
 
 class TextFormatter(logging.Formatter):
