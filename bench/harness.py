@@ -673,9 +673,30 @@ class WrkResult:
     statuses: dict[str, int]
     socket_errors: int
     errors: dict[str, int]
+    # Share of CPU time the hypervisor gave to other guests during the run (/proc/stat
+    # "steal"): on a shared VM this moves figures more than most code changes do.
+    steal_pct: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's aggregate CPU counters (user, nice, system, idle, iowait, irq,
+    softirq, steal, ...), or None where /proc/stat does not exist."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_percent(before: list[int] | None, after: list[int] | None) -> float | None:
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta[:8])
+    return round(100 * delta[7] / total, 1) if total > 0 else None
 
 
 RESULT_MARK = "BENCH_RESULT "
@@ -711,6 +732,7 @@ def run_wrk(
         url,
     ]
     env = {**os.environ, **lua_env, "BENCH_THREADS": str(threads)}
+    cpu_before = cpu_times()
     proc = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -722,7 +744,9 @@ def run_wrk(
         raise
     if proc.returncode != 0:
         raise BenchError(f"wrk failed ({proc.returncode}): {err.strip()}\n{out}")
-    return parse_wrk(out)
+    result = parse_wrk(out)
+    result.steal_pct = steal_percent(cpu_before, cpu_times())
+    return result
 
 
 def parse_wrk(out: str) -> WrkResult:

@@ -297,6 +297,7 @@ def summarise(
                     "socket_errors": sum(r.socket_errors for r in results),
                     "non2xx_statuses": dict(statuses),
                     "ratio_to_hello": rps / hello_rps if hello_rps else None,
+                    "steal_pct": median([r.steal_pct for r in results if r.steal_pct is not None]),
                     "runs": [r.as_dict() for r in results],
                 }
             )
@@ -305,7 +306,17 @@ def summarise(
 
 def table(rows: list[dict[str, Any]]) -> str:
     return harness.format_table(
-        ["route", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors", "× hello"],
+        [
+            "route",
+            "conns",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "non-2xx",
+            "socket errors",
+            "× hello",
+            "steal %",
+        ],
         [
             [
                 r["route"],
@@ -316,6 +327,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 r["non2xx"],
                 r["socket_errors"],
                 "-" if r["ratio_to_hello"] is None else f"{r['ratio_to_hello']:.2f}",
+                "-" if r["steal_pct"] != r["steal_pct"] else f"{r['steal_pct']:.0f}",
             ]
             for r in rows
         ],
@@ -386,6 +398,7 @@ def run(args: argparse.Namespace) -> int:
                             f"{result.rps:7.0f} req/s  p50 {result.p50_ms:6.1f} ms  "
                             f"p99 {result.p99_ms:6.1f} ms  non-2xx {result.non2xx}  "
                             f"socket errors {result.socket_errors}{extra}"
+                            + (f"  steal {result.steal_pct:.0f}%" if result.steal_pct is not None else "")
                         )
             pg_version = database.server_version()
 
