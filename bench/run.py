@@ -46,6 +46,9 @@ RATIO_TARGETS = {"list": 0.35, "get": 0.40, "create": 0.20, "toggle": 0.20}
 READ_P99_TARGET_MS = 50.0
 
 
+SMOKE_WRK_TIMEOUT = 10.0
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
@@ -81,14 +84,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--wrk-timeout",
         type=float,
-        default=2,
-        help="wrk --timeout: slower responses count as socket errors (2 s, wrk's default)",
+        default=None,
+        help="wrk --timeout: slower responses count as socket errors "
+        f"(2 s, wrk's default; {SMOKE_WRK_TIMEOUT:.0f} s with --smoke)",
     )
     parser.add_argument("--json", default="latest.json", help="file name under bench/results/")
     harness.add_gunicorn_options(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.repeat, args.warmup = 2, 1, 0
+    if args.wrk_timeout is None:
+        # The smoke test proves that every request succeeds, not how fast: on a starved
+        # shared VM (50-70 % CPU steal seen) a few responses take over 2 s, which wrk
+        # would count as socket errors.
+        args.wrk_timeout = SMOKE_WRK_TIMEOUT if args.smoke else 2.0
     args.connections = [int(c) for c in str(args.connections).split(",") if c.strip()]
     args.routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     unknown = set(args.routes) - set(ROUTES)
