@@ -676,6 +676,9 @@ class WrkResult:
     # Share of CPU time the hypervisor gave to other guests during the run (/proc/stat
     # "steal"): on a shared VM this moves figures more than most code changes do.
     steal_pct: float | None = None
+    # CPU time the server's processes (gunicorn master and workers) used per response,
+    # in µs: a figure CPU steal moves much less than req/s.
+    server_cpu_us: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

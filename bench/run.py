@@ -261,7 +261,8 @@ class Bench:
         server = self.hello if route == "hello" else self.app
         env = self.lua_env(route, connections, hello_rps)
         try:
-            return harness.run_wrk(
+            cpu_before = server.cpu_seconds()
+            result = harness.run_wrk(
                 self.wrk,
                 server.url + "/",
                 connections=connections,
@@ -269,6 +270,9 @@ class Bench:
                 lua_env=env,
                 timeout_s=self.args.wrk_timeout,
             )
+            if result.requests:
+                result.server_cpu_us = (server.cpu_seconds() - cpu_before) / result.requests * 1e6
+            return result
         finally:
             server.wait_idle()
             if route in WRITE_ROUTES:
@@ -307,6 +311,9 @@ def summarise(
                     "non2xx_statuses": dict(statuses),
                     "ratio_to_hello": rps / hello_rps if hello_rps else None,
                     "steal_pct": median([r.steal_pct for r in results if r.steal_pct is not None]),
+                    "server_cpu_us": median(
+                        [r.server_cpu_us for r in results if r.server_cpu_us is not None]
+                    ),
                     "runs": [r.as_dict() for r in results],
                 }
             )
@@ -325,6 +332,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             "socket errors",
             "× hello",
             "steal %",
+            "server CPU µs/req",
         ],
         [
             [
@@ -337,6 +345,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 r["socket_errors"],
                 "-" if r["ratio_to_hello"] is None else f"{r['ratio_to_hello']:.2f}",
                 "-" if r["steal_pct"] != r["steal_pct"] else f"{r['steal_pct']:.0f}",
+                "-" if r["server_cpu_us"] != r["server_cpu_us"] else f"{r['server_cpu_us']:.0f}",
             ]
             for r in rows
         ],
@@ -408,6 +417,11 @@ def run(args: argparse.Namespace) -> int:
                             f"p99 {result.p99_ms:6.1f} ms  non-2xx {result.non2xx}  "
                             f"socket errors {result.socket_errors}{extra}"
                             + (f"  steal {result.steal_pct:.0f}%" if result.steal_pct is not None else "")
+                            + (
+                                f"  server CPU {result.server_cpu_us:.0f} µs/req"
+                                if result.server_cpu_us is not None
+                                else ""
+                            )
                         )
             pg_version = database.server_version()
 
