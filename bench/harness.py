@@ -446,17 +446,29 @@ class Server:
     def worker_pids(self) -> list[int]:
         return child_pids(self.proc.pid)
 
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by the master and its current workers."""
-        ticks = 0
+    def cpu_by_pid(self) -> dict[int, float]:
+        """CPU seconds used so far by the master and each of its current workers."""
+        seconds = {}
+        tick = os.sysconf("SC_CLK_TCK")
         for pid in (self.proc.pid, *self.worker_pids()):
             try:
                 with open(f"/proc/{pid}/stat") as fh:
                     fields = fh.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return seconds
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the master and its current workers."""
+        return sum(self.cpu_by_pid().values())
+
+    @staticmethod
+    def cpu_used(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+        """CPU seconds spent between two ``cpu_by_pid`` snapshots by the processes alive at
+        the second: a worker recycled in between (max_requests) takes its time with it,
+        so this is a lower bound then, never a negative number."""
+        return sum(max(0.0, t - before.get(pid, 0.0)) for pid, t in after.items())
 
     def wait_idle(self, timeout: float = 120, window: float = 0.5) -> float:
         """Wait until the server has worked off what wrk left queued when it stopped.

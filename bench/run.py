@@ -261,7 +261,7 @@ class Bench:
         server = self.hello if route == "hello" else self.app
         env = self.lua_env(route, connections, hello_rps)
         try:
-            cpu_before = server.cpu_seconds()
+            cpu_before = server.cpu_by_pid()
             result = harness.run_wrk(
                 self.wrk,
                 server.url + "/",
@@ -271,7 +271,8 @@ class Bench:
                 timeout_s=self.args.wrk_timeout,
             )
             if result.requests:
-                result.server_cpu_us = (server.cpu_seconds() - cpu_before) / result.requests * 1e6
+                used = server.cpu_used(cpu_before, server.cpu_by_pid())
+                result.server_cpu_us = used / result.requests * 1e6
             return result
         finally:
             server.wait_idle()
