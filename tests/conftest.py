@@ -141,7 +141,7 @@ def make_task(app: Flask) -> Callable[..., dict[str, Any]]:
     def make(user_id: str = ALICE, title: str = "A task", **fields: Any) -> dict[str, Any]:
         with app.app_context():
             row = queries.create_task(Identity(user_id), {"title": title, **fields})
-        return dict(row._mapping)
+        return dict(zip(queries.TASK_FIELDS, row))
 
     return make
 

@@ -827,10 +827,13 @@ def test_two_instances_share_rate_limits_and_data(
         two.stop()
 
 
-def test_gunicorn_builds_no_access_log_entries() -> None:
+def test_gunicorn_builds_no_access_log_entries(monkeypatch: pytest.MonkeyPatch) -> None:
     """gunicorn.conf.py sets logconfig_dict, which makes stock gunicorn build an access
     entry (every header and environ item) per request though nothing writes it."""
     from datetime import timedelta
+
+    # The config file sets PROMETHEUS_MULTIPROC_DIR and loads .env: into a copy.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
 
     from gunicorn.config import Config
     from gunicorn.glogging import Logger

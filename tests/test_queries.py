@@ -62,11 +62,14 @@ PREPARED_VERBS = {
 
 @pytest.fixture
 def statements(app) -> Iterator[Statements]:
+    """On SQLite, SQLAlchemy's cursor events see every statement. On PostgreSQL the
+    prepared statements go straight to the driver's cursor, so every cursor the
+    connections make records what it sends (SQLAlchemy's own cursors included)."""
     seen = Statements()
     with app.app_context():
         engine = db.engine
 
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def record(statement: str, dbapi_connection) -> None:  # noqa: ANN001
         verb, *rest = statement.split(None, 2)
         verb = verb.upper()
         if verb == "PREPARE":
@@ -76,11 +79,33 @@ def statements(app) -> Iterator[Statements]:
             name = rest[0].split("(")[0]
             seen.executed.append(name)
             verb = PREPARED_VERBS[name]
-        seen.append(verb if _autocommit(conn.connection.dbapi_connection) else f"{verb} in tx")
+        seen.append(verb if _autocommit(dbapi_connection) else f"{verb} in tx")
 
-    event.listen(engine, "before_cursor_execute", record)
+    if engine.dialect.name != "postgresql":
+
+        def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+            record(statement, conn.connection.dbapi_connection)
+
+        event.listen(engine, "before_cursor_execute", on_execute)
+        yield seen
+        event.remove(engine, "before_cursor_execute", on_execute)
+        return
+
+    import psycopg2.extensions
+
+    class RecordingCursor(psycopg2.extensions.cursor):
+        def execute(self, query, vars=None):  # noqa: ANN001, ANN202
+            record(query if isinstance(query, str) else query.decode(), self.connection)
+            return super().execute(query, vars)
+
+    def use_recording_cursors(dbapi_connection, record_) -> None:  # noqa: ANN001
+        dbapi_connection.cursor_factory = RecordingCursor
+
+    engine.dispose()  # connections made from here on record
+    event.listen(engine, "connect", use_recording_cursors)
     yield seen
-    event.remove(engine, "before_cursor_execute", record)
+    event.remove(engine, "connect", use_recording_cursors)
+    engine.dispose()
 
 
 @pytest.mark.parametrize("page_size", [1, 20, 500])
@@ -341,3 +366,22 @@ def test_json_provider_matches_the_standard_library(app):
     assert json.loads(provider.dumps_bytes(samples[-1]))["when"] == "Thu, 26 Nov 2026 17:38:00 GMT"
     # Other options (indentation) still go to the standard library.
     assert provider.dumps({"a": 1}, indent=2) == '{\n  "a": 1\n}'
+
+
+def test_fetched_rows_answer_like_sqlalchemy_results():
+    """The prepared path's result object keeps Result's contract for what queries.py uses."""
+    from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+
+    one = queries.Fetched([(1, "a")], 1)
+    assert (one.all(), one.one(), one.one_or_none(), one.scalar(), one.rowcount) == (
+        [(1, "a")], (1, "a"), (1, "a"), 1, 1
+    )
+    none = queries.Fetched([], 0)
+    assert (none.all(), none.one_or_none(), none.scalar()) == ([], None, None)
+    with pytest.raises(NoResultFound):
+        none.one()
+    two = queries.Fetched([(1,), (2,)], 2)
+    with pytest.raises(MultipleResultsFound):
+        two.one_or_none()
+    with pytest.raises(MultipleResultsFound):
+        two.one()

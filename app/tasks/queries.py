@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import combinations
 from threading import Lock
 from typing import Any
 
+import psycopg2
 from sqlalchemy import (
     Connection,
     Integer,
@@ -32,8 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -167,8 +167,9 @@ class Prepared:
     psycopg2 sends every statement as text, so PostgreSQL parses and plans it on each
     execution: for a page of tasks that was most of the database's CPU (pgbench: 2.5-4x
     the cost of EXECUTE). Here each connection PREPAREs the statement the first time
-    it needs it, then sends ``EXECUTE name(values)``. The SQL is SQLAlchemy's own
-    compilation of ``statement``; values are quoted by psycopg2 as usual.
+    it needs it, then sends ``EXECUTE name(values)`` on the pooled connection's driver
+    cursor. The SQL is SQLAlchemy's own compilation of ``statement``; values are quoted
+    by psycopg2 as usual; driver errors are raised as SQLAlchemy's, as for any statement.
 
     Elsewhere (SQLite, whose driver keeps its own statement cache; PostgreSQL with
     ``DB_PREPARED_STATEMENTS=false``, e.g. behind PgBouncer in transaction mode, which
@@ -202,27 +203,87 @@ class Prepared:
             if key in order and not bind.required
         }
 
-    def __call__(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+    def __call__(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The statement's result: SQLAlchemy's ``Result``, or on the prepared path a
+        ``Fetched`` with the same ``all``/``one``/``one_or_none``/``scalar``/``rowcount``.
+        Rows are tuples in ``TASK_COLUMNS`` order either way."""
         if not conn.get_execution_options().get(PREPARED_OPTION) or conn.in_transaction():
             return conn.execute(self.statement, params)
-        prepared: set[str] = conn.connection.info.setdefault(PREPARED_OPTION, set())
         values = {**self.constants, **params} if self.constants else params
-        if self.name not in prepared:
-            conn.exec_driver_sql(self.prepare_sql)
-            prepared.add(self.name)
+        pooled = conn.connection
+        prepared: set[str] = pooled.info.setdefault(PREPARED_OPTION, set())
+        dbapi_connection = pooled.dbapi_connection
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            return conn.exec_driver_sql(self.execute_sql, values)
-        except DBAPIError as exc:
-            # The server no longer knows it (DISCARD ALL by a pooler, DEALLOCATE by an
-            # operator): prepare it again, once. Autocommit, so nothing was rolled back.
-            if getattr(exc.orig, "pgcode", None) != "26000":  # invalid_sql_statement_name
-                raise
-            prepared.clear()
-            conn.exec_driver_sql(self.prepare_sql)
+            try:
+                return self._run(cursor, prepared, values)
+            except psycopg2.Error as exc:
+                # The server no longer knows it (DISCARD ALL by a pooler, DEALLOCATE by
+                # an operator): prepare it again, once. Autocommit: nothing rolled back.
+                if exc.pgcode != INVALID_STATEMENT_NAME:
+                    raise
+                prepared.clear()
+                return self._run(cursor, prepared, values)
+        except psycopg2.Error as exc:
+            # What SQLAlchemy does for its own statements: a lost connection is dropped
+            # from the pool, with the pool's other connections of that era, and the
+            # driver's error arrives as SQLAlchemy's (OperationalError -> 503, ...).
+            lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+            if lost:
+                conn.invalidate(exc)
+                conn.engine.pool.dispose()  # the others are checked before reuse
+            raise DBAPIError.instance(
+                self.execute_sql,
+                values,
+                exc,
+                psycopg2.Error,
+                connection_invalidated=lost,
+                dialect=conn.dialect,
+            ) from exc
+        finally:
+            with suppress(psycopg2.Error):
+                cursor.close()
+
+    def _run(self, cursor: Any, prepared: set[str], values: Mapping[str, Any]) -> Fetched:
+        # Straight to the driver's cursor: SQLAlchemy's result set-up for driver SQL
+        # (column metadata from the cursor description, per execution) cost ~100 us a
+        # request, more than the EXECUTE's own client-side work.
+        if self.name not in prepared:
+            cursor.execute(self.prepare_sql)
             prepared.add(self.name)
-            return conn.exec_driver_sql(self.execute_sql, values)
+        cursor.execute(self.execute_sql, values)
+        rows = cursor.fetchall() if cursor.description is not None else []
+        return Fetched(rows, cursor.rowcount)
 
 
+class Fetched:
+    """Rows read off the driver's cursor, with the parts of SQLAlchemy's ``Result``
+    this module uses."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def one_or_none(self) -> tuple[Any, ...] | None:
+        if len(self.rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when one or none was required")
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> tuple[Any, ...]:
+        if not self.rows:
+            raise NoResultFound("No row was found when one was required")
+        return self.one_or_none()  # type: ignore[return-value]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+
+INVALID_STATEMENT_NAME = "26000"
 # Engine execution option set by the factory: use server-side prepared statements.
 PREPARED_OPTION = "tasks_prepared_statements"
 
@@ -320,7 +381,7 @@ def list_page(
     ).all()
     if not rows:
         return count_tasks(conn, user_id, status), []
-    return rows[0].total, rows
+    return rows[0][-1], rows  # the total is the last column
 
 
 def get_task(conn: Connection, user_id: str, task_id: int) -> Row[Any] | None:

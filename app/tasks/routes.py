@@ -213,7 +213,7 @@ class Tasks(MethodView):
     def post(self, data: dict[str, Any], user_id: str):
         """Create a task"""
         row = queries.create_task(g.identity, data)
-        location = url_for("tasks.TaskById", user_id=user_id, task_id=row.id)
+        location = url_for("tasks.TaskById", user_id=user_id, task_id=row[0])  # the id
         return json_response(task_json(row), 201, {"Location": location})
 
 
