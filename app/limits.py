@@ -14,7 +14,8 @@ throughput (bench/README.md); these two checks cost one counter update each.
 Storage is in memory (per process) by default, Redis when ``REDIS_URL`` is set so
 that every worker and instance shares the counts. The in-memory storage is limits'
 own, except that it forgets expired counters inline, at most once a second, instead
-of starting a timer thread every 10 ms under load (measured: ~160 us per request). If Redis goes away, the limits
+of starting a timer thread every 10 ms under load (measured: ~160 us per request).
+If Redis goes away, the limits
 fall back to memory (a warning is logged, at most every few seconds): requests keep
 being served, never a 500.
 """

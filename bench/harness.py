@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -667,6 +667,24 @@ class ApiClient:
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             results = [pair for part in pool.map(work, chunks) for pair in part]
         return [task_id for _, task_id in sorted(results)]
+
+
+def main(
+    run: Callable[[argparse.Namespace], int],
+    parse_args: Callable[[list[str]], argparse.Namespace],
+    argv: list[str] | None = None,
+) -> int:
+    """The scripts' entry point: exit 2 on a failed step, 130 on Ctrl-C or SIGTERM, after
+    the ``finally`` blocks have stopped the servers and dropped the database."""
+    install_signal_handlers()
+    try:
+        return run(parse_args(list(sys.argv[1:] if argv is None else argv)))
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped and database dropped", file=sys.stderr)
+        return 130
 
 
 # --------------------------------------------------------------------------- wrk

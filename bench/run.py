@@ -493,25 +493,17 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    harness.install_signal_handlers()
-    try:
-        if "--scale" in argv:
-            argv.remove("--scale")
-            import scale
+    if "--scale" in argv:
+        argv.remove("--scale")
+        import scale
 
-            return scale.main(argv)
-        if "--soak" in argv:
-            argv.remove("--soak")
-            import soak
+        return scale.main(argv)
+    if "--soak" in argv:
+        argv.remove("--soak")
+        import soak
 
-            return soak.main(argv)
-        return run(parse_args(argv))
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; servers stopped and database dropped", file=sys.stderr)
-        return 130
+        return soak.main(argv)
+    return harness.main(run, parse_args, argv)
 
 
 if __name__ == "__main__":

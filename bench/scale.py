@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import harness
-from harness import BenchError, Server, log
+from harness import Server, log
 
 SMALL, BIG = "scale-small", "scale-big"
 PAGE_SIZE = 20
@@ -345,15 +345,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    harness.install_signal_handlers()
-    try:
-        return run(parse_args(list(sys.argv[1:] if argv is None else argv)))
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; server stopped and database dropped", file=sys.stderr)
-        return 130
+    return harness.main(run, parse_args, argv)
 
 
 if __name__ == "__main__":
