@@ -40,8 +40,9 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # threads than that only add GIL switching.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 if worker_class == "gthread":
-    # gthread that refuses (rather than resets) connections once SIGTERM arrives.
-    worker_class = "app.workers.DrainingThreadWorker"
+    # gthread that spreads connections evenly over the workers and refuses (rather
+    # than resets) connections once SIGTERM arrives (app/workers.py).
+    worker_class = "app.workers.BalancedThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))  # keep DB_POOL_SIZE >= threads
 # Connections waiting for a thread; past this the kernel queues them.

@@ -853,3 +853,136 @@ def test_gunicorn_builds_no_access_log_entries(monkeypatch: pytest.MonkeyPatch) 
     logger.atoms = lambda *args: built.append(args) or {}  # type: ignore[method-assign]
     logger.access(object(), object(), {}, timedelta(milliseconds=1))
     assert built == []
+
+
+# --- connections spread over the workers ------------------------------------------------
+
+
+def _worker_pids(master_pid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            pids.append(int(entry))
+    return sorted(pids)
+
+
+def _connections_by_worker(master_pid: int, port: int) -> dict[int, int]:
+    """Established connections to ``port`` held by each of the master's workers."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                lines = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    counts = {}
+    for pid in _worker_pids(master_pid):
+        held = 0
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        counts[pid] = held
+    return counts
+
+
+def _wait_for_balance(
+    server: Gunicorn, clients: int, timeout: float, exclude: int | None = None
+) -> dict[int, int]:
+    """Poll until two workers (not ``exclude``) hold all connections, evenly; the last
+    counts seen either way."""
+    from app.workers import SHED_MARGIN
+
+    deadline = time.monotonic() + timeout
+    counts: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        counts = _connections_by_worker(server.pid, server.port)
+        live = [n for pid, n in counts.items() if pid != exclude]
+        if (
+            len(live) == 2
+            and exclude not in counts
+            and sum(live) == clients
+            and max(live) - min(live) <= SHED_MARGIN + 1
+        ):
+            return counts
+        time.sleep(0.1)
+    return counts
+
+
+def test_kept_alive_connections_are_spread_evenly_and_rebalanced_after_a_restart(
+    database_url: str, workdir: Path
+) -> None:
+    """Stock gthread leaves every kept-alive connection with the worker that accepted
+    it: after one worker restarts, its clients reconnect to the other, and the new
+    worker gets none. app/workers.py evens the counts out, and no request fails."""
+    server = Gunicorn(
+        database_url, workdir, name="balance",
+        WEB_CONCURRENCY="2", GUNICORN_THREADS="2",
+        GUNICORN_CMD_ARGS="--max-requests 0",  # only the restart below, none by count
+    ).start()
+    clients = 12
+    stop = threading.Event()
+    statuses: dict[int, int] = {}
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()  # on "Connection: close" the next request reconnects
+                with lock:
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    failures.append(repr(exc))
+                conn.close()
+            time.sleep(0.005)
+        conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    try:
+        for t in threads:
+            t.start()
+        first = _wait_for_balance(server, clients, timeout=10)
+        live = list(first.values())
+        assert len(live) == 2 and sum(live) == clients, first
+        assert max(live) - min(live) <= 3, f"uneven from the start: {first}"
+
+        # A restart, as max_requests or an operator's TERM to one worker causes.
+        restarted = min(first)
+        os.kill(restarted, signal.SIGTERM)
+        after = _wait_for_balance(server, clients, timeout=15, exclude=restarted)
+        live = [n for pid, n in after.items() if pid != restarted]
+        assert restarted not in after and len(live) == 2, after
+        assert sum(live) == clients and max(live) - min(live) <= 3, (
+            f"not rebalanced after worker {restarted} restarted: {after}"
+        )
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+        server.stop()
+    assert not failures, f"{len(failures)} requests failed: {failures[:5]}"
+    assert set(statuses) == {200}, statuses
