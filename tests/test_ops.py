@@ -40,7 +40,7 @@ from conftest import ALICE, BOB, TEST_SECRET, make_app, require
 from flask import Flask, request
 from flask_migrate import downgrade, upgrade
 from limits.strategies import STRATEGIES
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -49,6 +49,7 @@ from app.auth import create_token
 from app.limits import STRATEGY, SweepingMemoryStorage
 from app.logs import JSONFormatter
 from app.models import db
+from app.ops import LATENCY, REQUESTS, RequestMetrics
 
 REPO = Path(__file__).resolve().parent.parent
 # Port 1 refuses at once: "the database is unreachable" without waiting for a timeout.
@@ -504,6 +505,35 @@ def test_metrics_count_requests_by_route_and_status(
     assert {"tasks_db_pool_checked_out", "tasks_db_pool_connections"} <= metric_names(new)
 
 
+def test_batched_latencies_are_what_observe_would_have_written() -> None:
+    """RequestMetrics adds latencies up and writes each bucket once per flush: the
+    series must end up exactly as Histogram.observe, called per request, leaves them."""
+    labels = ("GET", f"/batch-{uuid.uuid4().hex}", "200")
+    bounds = LATENCY._upper_bounds[:-1]  # noqa: SLF001 - without +Inf, as Histogram wants
+    reference = Histogram("reference", "same buckets", buckets=bounds, registry=CollectorRegistry())
+    # Below, on and above bucket bounds, the smallest and the largest.
+    latencies = [0.0, 0.0004, 0.001, 0.0010001, 0.0025, 0.03, 0.05, 0.7, 5.0, 10.0, 11.0, 99.5]
+    batch = RequestMetrics()
+    for seconds in latencies:
+        batch.record(labels, seconds)
+        reference.observe(seconds)
+    before = {s.name: s.value for s in REQUESTS.labels(*labels).collect()[0].samples}
+    assert before.get("tasks_http_requests_total", 0) == 0  # a fresh series
+    batch.flush()
+    batch.flush()  # nothing pending: writes nothing more
+
+    def values(histogram: Any) -> list[tuple[str, float]]:
+        return sorted(
+            (s.name.rsplit("_", 1)[-1] + str(s.labels.get("le", "")), s.value)
+            for s in histogram.collect()[0].samples
+            if not s.name.endswith("_created")
+        )
+
+    assert values(LATENCY.labels(*labels)) == values(reference)
+    counted = {s.name: s.value for s in REQUESTS.labels(*labels).collect()[0].samples}
+    assert counted["tasks_http_requests_total"] == len(latencies)
+
+
 def test_metrics_content_type_is_the_exposition_format(client: Any) -> None:
     response = client.get("/metrics")
     assert response.status_code == 200
@@ -607,6 +637,18 @@ def test_metrics_are_summed_across_two_gunicorn_workers(
         response = requests.get(f"{base}/api/{ALICE}/tasks", headers=headers, timeout=10)
         assert response.status_code == 200
 
+    # Each worker writes its counts at least every RequestMetrics.FLUSH_SECONDS.
+    ok = {"method": "GET", "route": TASKS_ROUTE, "status": "200"}
+    deadline = time.monotonic() + 3 * RequestMetrics.FLUSH_SECONDS + 2
+    while True:
+        response = requests.get(f"{base}/metrics", timeout=10)
+        assert response.status_code == 200
+        exposition = response.text
+        counted = sample_value(exposition, "tasks_http_requests_total", **ok)
+        if counted == n or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert response.headers["Content-Type"].startswith("text/plain")
     # Each process that counted a request has its own counter_<pid>.db file.
     names = [f.name for f in metrics_dir.iterdir()]
     pids = {int(m.group(1)) for name in names if (m := re.fullmatch(r"counter_(\d+)\.db", name))}
@@ -615,11 +657,6 @@ def test_metrics_are_summed_across_two_gunicorn_workers(
     if Path("/proc").is_dir():
         assert pids <= child_pids(process.pid)
 
-    response = requests.get(f"{base}/metrics", timeout=10)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    exposition = response.text
-    ok = {"method": "GET", "route": TASKS_ROUTE, "status": "200"}
     assert sample_value(exposition, "tasks_http_requests_total", **ok) == n
     assert sample_value(exposition, "tasks_http_request_duration_seconds_count", **ok) == n
     assert {"tasks_db_pool_checked_out", "tasks_db_pool_connections"} <= metric_names(exposition)
