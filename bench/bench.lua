@@ -8,6 +8,7 @@
 --   BENCH_ID_START, BENCH_ID_COUNT
 --                   a block of consecutive ids, each used once (delete); ids past the
 --                   block are still requested, answer 404 and so count as non-2xx
+--   BENCH_ORIGIN    Origin header, as a browser frontend on another origin sends it
 --   BENCH_THREADS   wrk's -t, so the threads take interleaved, disjoint ids
 --   BENCH_STATUS_HOOK=0
 --                   do not define response(): wrk then only counts statuses >= 400
@@ -19,11 +20,15 @@ local template = os.getenv("BENCH_PATH") or "/"
 local token = os.getenv("BENCH_TOKEN") or ""
 local body = os.getenv("BENCH_BODY") or ""
 local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
+local origin = os.getenv("BENCH_ORIGIN") or ""
 
 wrk.method = method
 wrk.path = template
 if token ~= "" then
    wrk.headers["Authorization"] = "Bearer " .. token
+end
+if origin ~= "" then
+   wrk.headers["Origin"] = origin
 end
 if body ~= "" then
    wrk.body = body

@@ -204,12 +204,15 @@ class Database:
         return str(self.execute("SHOW server_version")[0][0])
 
 
+# Requests come as a browser frontend's do: from an allowed origin, with its Origin header.
+BENCH_ORIGIN = "http://localhost:3000"
 # The limiter stays on (its per-request cost is part of production) but cannot trip:
 # wrk sends thousands of requests a second for one user from one address. Override with
 # --env RATE_LIMIT_PER_USER=... or --env RATELIMIT_ENABLED=false.
 BENCH_DEFAULT_ENV = {
     "RATE_LIMIT_PER_USER": "1000000 per second",
     "RATE_LIMIT_PER_ADDRESS": "1000000 per second",
+    "CORS_ORIGINS": BENCH_ORIGIN,
 }
 
 
@@ -764,7 +767,7 @@ def run_wrk(
         str(script),
         url,
     ]
-    env = {**os.environ, **lua_env, "BENCH_THREADS": str(threads)}
+    env = {**os.environ, "BENCH_ORIGIN": BENCH_ORIGIN, **lua_env, "BENCH_THREADS": str(threads)}
     cpu_before = cpu_times()
     proc = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

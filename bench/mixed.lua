@@ -2,6 +2,7 @@
 --
 --   BENCH_READER, BENCH_READER_TOKEN, BENCH_READER_IDS   the user whose 20 tasks are read
 --   BENCH_WRITER, BENCH_WRITER_TOKEN, BENCH_WRITER_IDS   the user whose tasks are written
+--   BENCH_ORIGIN                                         Origin header (a browser's)
 --
 -- Per 100 requests: 35 list, 30 get, 10 create, 10 delete, 8 update, 7 toggle. A delete
 -- removes a task this thread created (its id read from the Location header), so the
@@ -11,6 +12,7 @@ local reader = os.getenv("BENCH_READER")
 local writer = os.getenv("BENCH_WRITER")
 local reader_auth = "Bearer " .. os.getenv("BENCH_READER_TOKEN")
 local writer_auth = "Bearer " .. os.getenv("BENCH_WRITER_TOKEN")
+local origin = os.getenv("BENCH_ORIGIN") or ""
 
 local function ids(name)
    local list = {}
@@ -30,6 +32,9 @@ local update_body = '{"title": "Renamed by the soak"}'
 
 local function headers(auth, with_json)
    local h = { ["Authorization"] = auth }
+   if origin ~= "" then
+      h["Origin"] = origin
+   end
    if with_json then
       h["Content-Type"] = "application/json"
    end
