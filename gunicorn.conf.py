@@ -100,6 +100,13 @@ control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    # In the worker, once it has stopped: skip the interpreter's slow teardown.
+    from app.workers import exit_worker_now
+
+    exit_worker_now(worker)
+
+
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
     from prometheus_client import multiprocess
 

@@ -986,3 +986,64 @@ def test_kept_alive_connections_are_spread_evenly_and_rebalanced_after_a_restart
         server.stop()
     assert not failures, f"{len(failures)} requests failed: {failures[:5]}"
     assert set(statuses) == {200}, statuses
+
+
+def test_workers_due_for_a_restart_at_once_restart_one_at_a_time(
+    database_url: str, workdir: Path
+) -> None:
+    """Two workers sharing the load evenly reach max_requests together; stock gunicorn
+    restarts both at once, leaving nobody to accept connections until the master has
+    forked their successors. app/workers.py postpones a restart while a sibling's is
+    under way: between two restarts, a new worker has booted."""
+    server = Gunicorn(
+        database_url, workdir, name="rolling",
+        WEB_CONCURRENCY="2", GUNICORN_THREADS="2", LOG_LEVEL="info",
+        GUNICORN_CMD_ARGS="--max-requests 1000 --max-requests-jitter 0",
+    ).start()
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    failures.append(f"status {response.status}")
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(repr(exc))
+                conn.close()
+        conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.log_text().count("Worker exiting") < 12:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+        log_before_shutdown = server.log_text()
+        server.stop()
+    # A restarting worker logs "Worker exiting" as it ends; the master then forks its
+    # successor, which logs "Booting worker".
+    events, timeline = [], []
+    for line in log_before_shutdown.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        message = entry.get("message", "")
+        if message.startswith(("Worker exiting", "Booting worker")):
+            events.append("exit" if message.startswith("Worker exiting") else "boot")
+            timeline.append(f"{entry.get('time', '')[11:]} {message}")
+    assert events.count("exit") >= 12, timeline
+    overlapping = [i for i in range(len(events) - 1) if events[i] == events[i + 1] == "exit"]
+    assert not overlapping, "two workers were restarting at once:\n" + "\n".join(timeline)
+    assert not failures, f"{len(failures)} requests failed: {failures[:5]}"

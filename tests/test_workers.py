@@ -67,3 +67,112 @@ def test_workers_forked_after_the_board_share_it() -> None:
         os._exit(0)
     os.waitpid(child, 0)
     assert board.values[slot * Board.FIELDS + 1] == 7
+
+
+def test_accepting_others_counts_siblings_that_take_connections() -> None:
+    board = Board()
+    me, up, stopping, booting = (board.reserve() for _ in range(4))
+    pid = os.getpid()
+    board.publish(me, pid, 0, accepting=True)  # type: ignore[arg-type]
+    assert board.accepting_others(me) == 0  # type: ignore[arg-type]
+    board.publish(up, pid, 3, accepting=True)  # type: ignore[arg-type]
+    board.publish(stopping, pid, 3, accepting=False)  # type: ignore[arg-type]
+    # ``booting`` is reserved by the master, not yet written by its worker.
+    assert board.accepting_others(me) == 1  # type: ignore[arg-type]
+    board.publish(booting, pid, 0, accepting=True)  # type: ignore[arg-type]
+    assert board.accepting_others(me) == 2  # type: ignore[arg-type]
+
+
+def _worker(workers: int = 2, max_requests: int = 1000):  # type: ignore[no-untyped-def]
+    """A BalancedThreadWorker as the master builds it before forking, on a board of its own."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from app.workers import BalancedThreadWorker
+
+    cfg = Config()
+    cfg.set("workers", workers)
+    cfg.set("max_requests", max_requests)
+    cfg.set("max_requests_jitter", 0)
+    BalancedThreadWorker.board = Board()
+    try:
+        worker = BalancedThreadWorker(1, os.getpid(), [], None, 30, cfg, Logger(cfg))
+    finally:
+        board = BalancedThreadWorker.board
+        BalancedThreadWorker.board = None
+    worker.board = board
+    worker._accepting = True
+    worker._publish()
+    return worker
+
+
+def test_a_worker_due_for_a_restart_waits_for_a_restarting_sibling() -> None:
+    worker = _worker(max_requests=1000)
+    board = worker.board
+    sibling = board.reserve()
+    board.publish(sibling, os.getpid(), 4, accepting=False)  # stopping
+    worker.nr = 999
+    worker._before_restart()
+    assert (worker.max_requests, worker._restarting) == (1050, False)  # postponed by 1/20
+    # Once the sibling serves again, the restart goes ahead, and says so at once.
+    board.publish(sibling, os.getpid(), 4, accepting=True)
+    worker.nr = 1049
+    worker._before_restart()
+    assert worker._restarting
+    assert board.values[worker.slot * Board.FIELDS + 3] == 0.0  # not accepting any more
+    assert board.accepting_others(sibling) == 0
+
+
+def test_postponing_stops_after_max_requests_in_all() -> None:
+    worker = _worker(max_requests=100)
+    board = worker.board
+    booting = board.reserve()  # reserved by the master, its worker not serving yet
+    assert booting is not None
+    for _ in range(100):
+        worker.nr = worker.max_requests - 1
+        worker._before_restart()
+        if worker._restarting:
+            break
+    assert worker._restarting
+    assert worker.max_requests == 200  # 20 postponements of 5: a leak stays bounded
+
+
+def test_a_single_worker_restarts_when_due() -> None:
+    worker = _worker(workers=1, max_requests=100)
+    worker.nr = 99
+    worker._before_restart()
+    assert worker._restarting and worker.max_requests == 100
+
+
+def _exit_in_child(code: int, booted: bool, marker: str) -> int:
+    """Fork; the child ends the way gunicorn ends a worker, calling the worker_exit hook
+    in the ``finally`` of a SystemExit. The child's exit status."""
+    import atexit
+    from types import SimpleNamespace
+
+    from app.workers import exit_worker_now
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            atexit.register(lambda: open(marker, "w").close())  # exit functions still run
+            try:
+                raise SystemExit(code)
+            finally:
+                exit_worker_now(SimpleNamespace(booted=booted, wsgi=None))
+        except SystemExit as exc:  # the hook returned: 100 + the status the usual exit has
+            os._exit(100 + (exc.code if isinstance(exc.code, int) else 1))
+        os._exit(99)  # not reached
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_worker_that_stopped_normally_exits_at_once_after_its_exit_functions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    marker = str(tmp_path / "ran")
+    assert _exit_in_child(0, booted=True, marker=marker) == 0
+    assert os.path.exists(marker)
+
+
+def test_a_worker_that_failed_keeps_its_exit_status(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert _exit_in_child(3, booted=True, marker=str(tmp_path / "a")) == 103
+    assert _exit_in_child(0, booted=False, marker=str(tmp_path / "b")) == 100
