@@ -11,10 +11,9 @@ throughput (bench/README.md); these two checks cost one counter update each.
   verified, keyed by the token's subject (a path's user id could be spoofed to use
   up someone else's budget).
 
-Storage is in memory (per process) by default, Redis when ``REDIS_URL`` is set so
-that every worker and instance shares the counts. The in-memory storage is limits'
-own, except that it forgets expired counters inline, at most once a second, instead
-of starting a timer thread every 10 ms under load (measured: ~160 us per request).
+Counts are kept in memory (per process) by default, in Redis when ``REDIS_URL`` is
+set so that every worker and instance shares them. In memory, ``LocalWindows``
+computes what limits' memory storage and strategy would, at a fraction of the cost.
 If Redis goes away, the limits
 fall back to memory (a warning is logged, at most every few seconds): requests keep
 being served, never a 500.
@@ -25,13 +24,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from math import floor, inf
 from typing import Any
 
 import limits
 from flask import Flask, Response, g, request
 from flask_smorest import abort
-from limits.storage import MemoryStorage, storage_from_string
+from limits.storage import storage_from_string
 from limits.strategies import STRATEGIES, RateLimiter
+from limits.util import WindowStats
 
 EXTENSION_KEY = "tasks_rate_limits"
 STRATEGY = "sliding-window-counter"
@@ -40,39 +41,81 @@ RETRY_STORAGE_AFTER = 5.0  # seconds on the in-memory fallback before trying Red
 log = logging.getLogger(__name__)
 
 
-class SweepingMemoryStorage(MemoryStorage):
-    """limits' MemoryStorage, minus its expiry timer threads.
+class LocalWindows:
+    """Sliding-window counters in this process's memory: limits' ``MemoryStorage`` with
+    its ``SlidingWindowCounterRateLimiter``, computed directly.
 
-    The parent starts a ``threading.Timer`` (a new thread) to drop expired counters
-    whenever the previous one has finished: under load, a thread every ~10 ms per
-    process, competing for the GIL with the request threads. Counts are unaffected by
-    when the sweep runs (reads check the expiry themselves); only memory is. Here the
-    sweep runs in the request that finds it due, at most every SWEEP_SECONDS.
+    The same arithmetic as limits 5.8 (tests/test_ops.py runs both side by side on one
+    clock and compares every decision and reset time), without what a general storage
+    needs: a string key per window built for each hit, a lock per key, a timer thread
+    to expire keys (started every ~10 ms under load, each competing for the GIL). Each
+    (limit, identifiers) has one entry: the current window's number, its count and the
+    previous window's count. Entries two windows old are dropped, at most once a second,
+    by the request that finds the sweep due. Two checks a request cost ~45 us through
+    limits and ~8 us here (bench/README.md).
     """
 
     SWEEP_SECONDS = 1.0
 
-    def __init__(self, uri: str | None = None, **options: Any) -> None:
+    def __init__(self) -> None:
+        # key -> [window number, count in it, count in the window before, window length]
+        self._windows: dict[tuple[Any, ...], list[Any]] = {}
+        self._lock = threading.Lock()
         self._next_sweep = 0.0
-        self._sweep_lock = threading.Lock()
-        super().__init__(uri, **options)
 
-    # MemoryStorage calls self.__schedule_expiry() on every write; this is that name.
-    def _MemoryStorage__schedule_expiry(self) -> None:
-        now = time.monotonic()
-        if now < self._next_sweep or not self._sweep_lock.acquire(blocking=False):
-            return
-        try:
-            self._next_sweep = now + self.SWEEP_SECONDS
-            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
-        finally:
-            self._sweep_lock.release()
+    def _counts(self, key: tuple[Any, ...], expiry: int, now: float) -> list[Any]:
+        """The entry for ``key``, moved on to the window ``now`` falls in."""
+        window = int(now / expiry)
+        entry = self._windows.get(key)
+        if entry is None:
+            entry = self._windows[key] = [window, 0, 0, expiry]
+        elif entry[0] != window:
+            entry[2] = entry[1] if entry[0] == window - 1 else 0
+            entry[0], entry[1] = window, 0
+        return entry
 
+    @staticmethod
+    def _previous_ttl(previous: int, expiry: int, now: float) -> float:
+        return (1 - (((now - expiry) / expiry) % 1)) * expiry if previous else 0.0
 
-def _storage(uri: str, **options: Any) -> Any:
-    if uri.startswith("memory://"):
-        return SweepingMemoryStorage(uri)
-    return storage_from_string(uri, **options)
+    def hit(self, item: limits.RateLimitItem, *identifiers: str) -> bool:
+        expiry = item.get_expiry()
+        now = time.time()
+        with self._lock:
+            if now >= self._next_sweep:
+                self._sweep(now)
+            entry = self._counts((item, *identifiers), expiry, now)
+            previous, current = entry[2], entry[1]
+            weighted = previous * self._previous_ttl(previous, expiry, now) / expiry + current
+            if floor(weighted) + 1 > item.amount:
+                return False
+            entry[1] = current + 1
+            return True
+
+    def get_window_stats(self, item: limits.RateLimitItem, *identifiers: str) -> WindowStats:
+        expiry = item.get_expiry()
+        now = time.time()
+        with self._lock:
+            entry = self._counts((item, *identifiers), expiry, now)
+            previous, current = entry[2], entry[1]
+        previous_ttl = self._previous_ttl(previous, expiry, now)
+        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
+        weighted = previous * previous_ttl / expiry + current
+        remaining = max(0, item.amount - floor(weighted))
+        if not (previous or current):
+            return WindowStats(now, remaining)
+        previous_reset_in = previous_ttl % (expiry / previous) if previous else inf
+        current_reset_in = current_ttl % expiry if current else inf
+        return WindowStats(now + min(previous_reset_in, current_reset_in), remaining)
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + self.SWEEP_SECONDS
+        stale = [
+            key for key, (window, _, _, expiry) in self._windows.items()
+            if int(now / expiry) - window >= 2
+        ]
+        for key in stale:
+            del self._windows[key]
 
 
 def client_address() -> str:
@@ -91,13 +134,19 @@ class RateLimits:
         if uri.startswith(("redis://", "rediss://")):
             # Never let a slow or vanished Redis hold a request for long.
             options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-        self._strategy: RateLimiter = STRATEGIES[STRATEGY](_storage(uri, **options))
-        self._fallback: RateLimiter = STRATEGIES[STRATEGY](SweepingMemoryStorage())
+        self._strategy: RateLimiter | LocalWindows = (
+            LocalWindows()
+            if uri.startswith("memory://")
+            else STRATEGIES[STRATEGY](storage_from_string(uri, **options))
+        )
+        self._fallback = LocalWindows()
         self._failed_at = float("-inf")
         self._warned_at = float("-inf")
         self._lock = threading.Lock()
 
-    def _hit(self, item: limits.RateLimitItem, *key: str) -> tuple[bool, RateLimiter]:
+    def _hit(
+        self, item: limits.RateLimitItem, *key: str
+    ) -> tuple[bool, RateLimiter | LocalWindows]:
         if time.monotonic() - self._failed_at >= RETRY_STORAGE_AFTER:
             try:
                 return self._strategy.hit(item, *key), self._strategy

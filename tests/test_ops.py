@@ -46,7 +46,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from app.auth import create_token
-from app.limits import STRATEGY, SweepingMemoryStorage
+from app.limits import STRATEGY, LocalWindows
 from app.logs import JSONFormatter
 from app.models import db
 from app.ops import LATENCY, REQUESTS, RequestMetrics
@@ -707,25 +707,47 @@ def test_unauthenticated_requests_are_limited_per_address(
     assert other.status_code == 401
 
 
-def test_memory_storage_counts_without_timer_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The in-memory storage forgets expired counters inline, not from a thread per 10 ms."""
-    storage = SweepingMemoryStorage()
-    storage.timer.join()  # the one timer the constructor starts
-    limiter = STRATEGIES[STRATEGY](storage)
-    item = limits.parse("5 per second")
+def test_local_windows_decide_as_limits_memory_storage_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LocalWindows against limits' own MemoryStorage + sliding-window-counter strategy,
+    on one clock: the same decision for every hit and the same window stats (the 429's
+    Retry-After), across windows, gaps of many windows, and several limits and keys."""
+    from limits.storage import MemoryStorage
+
+    clock = [1_800_000_000.25]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    reference = STRATEGIES[STRATEGY](MemoryStorage())
+    local = LocalWindows()
+    items = [limits.parse(text) for text in ("3 per second", "5 per 10 seconds", "4 per minute")]
+    rng = random.Random(6)
+    decisions = []
+    for step in range(4000):
+        roll = rng.random()
+        clock[0] += rng.choice([0.0, 0.01, 0.05, 0.2, 0.7]) if roll < 0.97 else rng.uniform(5, 200)
+        item = rng.choice(items)
+        key = ("user", rng.choice(["alice", "bob", "carol"]))
+        expected = reference.hit(item, *key)
+        assert local.hit(item, *key) == expected, (step, clock[0], str(item), key)
+        decisions.append(expected)
+        ref_stats, stats = reference.get_window_stats(item, *key), local.get_window_stats(item, *key)
+        assert stats.remaining == ref_stats.remaining, (step, str(item), key)
+        assert stats.reset_time == pytest.approx(ref_stats.reset_time, abs=1e-6), (step, str(item))
+    assert 0.1 < decisions.count(False) / len(decisions) < 0.9  # both outcomes well exercised
+
+
+def test_local_windows_start_no_threads_and_forget_old_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
     started: list[threading.Thread] = []
     real_start = threading.Thread.start
     monkeypatch.setattr(threading.Thread, "start", lambda t: (started.append(t), real_start(t)))
-    assert [limiter.hit(item, "user", "alice") for _ in range(6)] == [True] * 5 + [False]
-    assert limiter.hit(item, "user", "bob")
-    assert started == []
-    # Once the windows have passed and a sweep is due, the next write drops the old counters.
-    clock = [time.monotonic() + 60]
-    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + 60)
-    assert limiter.hit(item, "user", "carol")
-    assert [key for key in storage.storage if "alice" in key or "bob" in key] == []
+    local = LocalWindows()
+    item = limits.parse("5 per second")
+    assert [local.hit(item, "user", "alice") for _ in range(6)] == [True] * 5 + [False]
+    assert local.hit(item, "user", "bob")
+    assert len(local._windows) == 2  # noqa: SLF001
+    clock[0] += 3  # two windows later, and a sweep is due: the next hit drops both
+    assert local.hit(item, "user", "carol")
+    assert [key[1:] for key in local._windows] == [("user", "carol")]  # noqa: SLF001
     assert started == []
 
 
