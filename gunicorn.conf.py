@@ -4,6 +4,7 @@ Production defaults for a 2-core machine; every value can be overridden from the
 environment (or with gunicorn's own command-line flags, which win over this file).
 """
 
+import gc
 import glob
 import os
 import tempfile
@@ -98,6 +99,13 @@ control_socket_disable = True
 
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def pre_fork(server, worker):  # type: ignore[no-untyped-def]
+    # The preloaded app's objects (~100,000) are never freed: out of the collector's
+    # sight, so a worker's full collections skip them (one took ~30 ms with them, every
+    # few thousand requests, and touched their pages, undoing copy-on-write sharing).
+    gc.freeze()
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]

@@ -1047,3 +1047,23 @@ def test_workers_due_for_a_restart_at_once_restart_one_at_a_time(
     overlapping = [i for i in range(len(events) - 1) if events[i] == events[i + 1] == "exit"]
     assert not overlapping, "two workers were restarting at once:\n" + "\n".join(timeline)
     assert not failures, f"{len(failures)} requests failed: {failures[:5]}"
+
+
+def test_the_master_freezes_the_preloaded_objects_before_forking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gunicorn.conf.py's pre_fork hook moves the preloaded app's objects out of the
+    collector's sight, so a worker's full collections do not walk (and copy) them."""
+    import gc
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the config file writes to it
+    settings: dict[str, Any] = {}
+    exec(compile((REPO_ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), settings)
+    kept = [object() for _ in range(1000)]  # stands for what the master preloaded
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        settings["pre_fork"](None, None)
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()
