@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from typing import Any
 
@@ -110,12 +111,57 @@ def configure_logging(level: str, fmt: str) -> None:
     logging.logMultiprocessing = False
 
 
+class RequestLine:
+    """Makes the request log's records: what ``request_log.log(level, "request",
+    extra={"fields": ...})`` makes, for less.
+
+    ``Logger.makeRecord`` builds each record from scratch (about 30 attributes, the
+    source file's name split apart, the level's name looked up): a third of the cost of
+    a request line. Here a record starts as a copy of one made by ``makeRecord`` and
+    only what differs from line to line is set: the time, the level, the process and
+    thread (where logging records them) and the fields. tests/test_ops.py checks it
+    against ``makeRecord``.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._prototype: dict[str, Any] | None = None
+
+    def record(self, level: int, fields: dict[str, Any]) -> logging.LogRecord:
+        prototype = self._prototype
+        if prototype is None:
+            made = self.logger.makeRecord(self.logger.name, level, "(unknown file)", 0, "request", (), None)
+            prototype = self._prototype = dict(made.__dict__)
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        attributes = record.__dict__
+        attributes.update(prototype)
+        now = time.time()
+        attributes["created"] = now
+        attributes["msecs"] = int((now - int(now)) * 1000) + 0.0
+        attributes["relativeCreated"] = (now - logging._startTime) * 1000  # type: ignore[attr-defined]
+        attributes["levelno"] = level
+        attributes["levelname"] = logging.getLevelName(level)
+        if logging.logThreads:
+            attributes["thread"] = threading.get_ident()
+            attributes["threadName"] = threading.current_thread().name
+        if logging.logProcesses and hasattr(os, "getpid"):
+            attributes["process"] = os.getpid()
+        attributes["fields"] = fields
+        return record
+
+    def log(self, level: int, fields: dict[str, Any]) -> None:
+        if self.logger.isEnabledFor(level):
+            self.logger.handle(self.record(level, fields))
+
+
 def init_request_logging(app: Flask) -> None:
+    line = RequestLine(request_log)
+
     @app.before_request
     def start_request() -> None:
         ctx = g._get_current_object()  # one context lookup, not one per attribute
         ctx.started = time.perf_counter()  # also the start of the latency metric (ops.py)
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         ctx.request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else new_request_id()
 
     @app.after_request
@@ -130,20 +176,17 @@ def init_request_logging(app: Flask) -> None:
         started = getattr(ctx, "started", None)
         identity = getattr(ctx, "identity", None)
         rule = req.url_rule
-        request_log.log(
+        line.log(
             level,
-            "request",
-            extra={
-                "fields": {
-                    "method": req.method,
-                    "route": rule.rule if rule is not None else None,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2)
-                    if started is not None
-                    else None,
-                    "user_id": identity.user_id if identity is not None else None,
-                    "request_id": request_id,
-                }
+            {
+                "method": req.method,
+                "route": rule.rule if rule is not None else None,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)
+                if started is not None
+                else None,
+                "user_id": identity.user_id if identity is not None else None,
+                "request_id": request_id,
             },
         )
         return response

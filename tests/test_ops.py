@@ -435,6 +435,25 @@ def test_no_token_secret_body_or_query_in_any_log_line(
     assert errors[0]["request_id"] == ids[-1]
 
 
+def test_request_line_records_equal_what_make_record_makes() -> None:
+    from app.logs import RequestLine, request_log
+
+    line = RequestLine(request_log)
+    fields = {"method": "GET", "status": 200, "request_id": "rid"}
+    for level in (logging.INFO, logging.DEBUG, logging.INFO):
+        fast = line.record(level, fields)
+        made = request_log.makeRecord(
+            request_log.name, level, "(unknown file)", 0, "request", (), None, extra={"fields": fields}
+        )
+        timing = {"created", "msecs", "relativeCreated"}
+        assert set(fast.__dict__) == set(made.__dict__)
+        assert {k: v for k, v in fast.__dict__.items() if k not in timing} == {
+            k: v for k, v in made.__dict__.items() if k not in timing
+        }
+        assert abs(fast.created - made.created) < 1
+        assert fast.getMessage() == "request" and type(fast) is logging.LogRecord
+
+
 def test_log_format_text_and_log_level(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
