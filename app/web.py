@@ -61,12 +61,12 @@ def _docs_csp(html: bytes) -> str:
 
 # The paths CORS applies to (flask-cors matches them at the start of the unquoted path).
 CORS_RESOURCES = (r"/api/.*", r"/openapi\.json")
-# Request headers flask-cors reads to decide its response headers.
+# Request headers flask-cors reads to decide its response headers, as WSGI environ keys.
 CORS_INPUTS = (
-    "Origin",
-    "Access-Control-Request-Private-Network",
-    "Access-Control-Request-Method",
-    "Access-Control-Request-Headers",
+    "HTTP_ORIGIN",
+    "HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK",
+    "HTTP_ACCESS_CONTROL_REQUEST_METHOD",
+    "HTTP_ACCESS_CONTROL_REQUEST_HEADERS",
 )
 CORS_CACHE_SIZE = 512
 CORS_CACHE_MAX_KEY = 1024  # characters of request headers; longer ones are not remembered
@@ -95,8 +95,8 @@ def _remember_cors_headers(
         resource = next((str(i) for i, p in enumerate(patterns) if p.match(path)), None)
         if resource is None:
             return response
-        headers = request.headers
-        key = (resource, request.method, *(headers.get(name) for name in CORS_INPUTS))
+        environ = request.environ
+        key = (resource, request.method, *(environ.get(name) for name in CORS_INPUTS))
         added = cache.get(key)
         if added is None:
             probe = response_class()
