@@ -450,7 +450,8 @@ class Server:
         return child_pids(self.proc.pid)
 
     def cpu_by_pid(self) -> dict[int, float]:
-        """CPU seconds used so far by the master and each of its current workers."""
+        """CPU seconds used so far by each current worker, and by the master together with
+        every worker it has reaped (a recycled worker's time moves to the master's)."""
         seconds = {}
         tick = os.sysconf("SC_CLK_TCK")
         for pid in (self.proc.pid, *self.worker_pids()):
@@ -459,7 +460,10 @@ class Server:
                     fields = fh.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            seconds[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            used = int(fields[11]) + int(fields[12])  # utime, stime
+            if pid == self.proc.pid:
+                used += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
+            seconds[pid] = used / tick
         return seconds
 
     def cpu_seconds(self) -> float:
@@ -468,10 +472,10 @@ class Server:
 
     @staticmethod
     def cpu_used(before: Mapping[int, float], after: Mapping[int, float]) -> float:
-        """CPU seconds spent between two ``cpu_by_pid`` snapshots by the processes alive at
-        the second: a worker recycled in between (max_requests) takes its time with it,
-        so this is a lower bound then, never a negative number."""
-        return sum(max(0.0, t - before.get(pid, 0.0)) for pid, t in after.items())
+        """CPU seconds the server spent between two ``cpu_by_pid`` snapshots, workers
+        recycled in between (max_requests) included: their whole time is in the master's
+        figure at the second snapshot, and what they had used by the first is taken off."""
+        return max(0.0, sum(after.values()) - sum(before.values()))
 
     def wait_idle(self, timeout: float = 120, window: float = 0.5) -> float:
         """Wait until the server has worked off what wrk left queued when it stopped.
