@@ -385,3 +385,40 @@ def test_fetched_rows_answer_like_sqlalchemy_results():
         two.one_or_none()
     with pytest.raises(MultipleResultsFound):
         two.one()
+
+
+def test_no_transaction_outlives_its_request_without_a_pool_reset(database_url, make_task):
+    """The pool does not roll back connections it takes back (pool_reset_on_return=None
+    on PostgreSQL): a real transaction, committed or failed, must end with its
+    Connection, its isolation level restored, before the connection serves anyone else."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the pool reset is turned off on PostgreSQL only")
+    import psycopg2.extensions
+    from conftest import make_app
+    from sqlalchemy import text
+
+    single = make_app(database_url, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0)
+    with single.app_context():
+        engine = db.engine
+        assert engine.pool._reset_on_return.name == "reset_none"  # noqa: SLF001 - under test
+
+        def state() -> tuple[int, bool, str]:
+            with queries.connection() as conn:
+                raw = conn.connection.dbapi_connection
+                level = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
+                return raw.info.transaction_status, raw.autocommit, level
+
+        idle = (psycopg2.extensions.TRANSACTION_STATUS_IDLE, True, "read committed")
+        assert state() == idle
+        with pytest.raises(RuntimeError):
+            with queries.transaction() as conn:
+                conn.execute(text("SELECT 1 FROM users"))
+                raise RuntimeError("fails mid-transaction")
+        assert state() == idle
+        with queries.transaction() as conn:
+            conn.execute(text("SELECT 1 FROM users"))
+        assert state() == idle
+        made = make_task(ALICE, "after")  # the app's own first-create transaction, too
+        assert made["title"] == "after"
+        assert state() == idle
+        engine.dispose()
