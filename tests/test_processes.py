@@ -927,6 +927,48 @@ def _wait_for_balance(
     return counts
 
 
+class HealthzClients:
+    """``count`` clients, each asking /healthz over one kept-alive connection (reopened
+    after a "Connection: close") until the block ends; ``failures`` lists what went wrong:
+    exceptions and statuses other than 200."""
+
+    def __init__(self, port: int, count: int, pause: float = 0.0) -> None:
+        self.port, self.pause = port, pause
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(count)]
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        deadline = time.monotonic() + 60
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()  # on "Connection: close" the next request reconnects
+                if response.status != 200:
+                    with self._lock:
+                        self.failures.append(f"status {response.status}")
+            except (OSError, http.client.HTTPException) as exc:
+                with self._lock:
+                    self.failures.append(repr(exc))
+                conn.close()
+            if self.pause:
+                time.sleep(self.pause)
+        conn.close()
+
+    def __enter__(self) -> HealthzClients:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=15)
+
+
 def test_kept_alive_connections_are_spread_evenly_and_rebalanced_after_a_restart(
     database_url: str, workdir: Path
 ) -> None:
@@ -939,53 +981,25 @@ def test_kept_alive_connections_are_spread_evenly_and_rebalanced_after_a_restart
         GUNICORN_CMD_ARGS="--max-requests 0",  # only the restart below, none by count
     ).start()
     clients = 12
-    stop = threading.Event()
-    statuses: dict[int, int] = {}
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        deadline = time.monotonic() + 60
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                conn.request("GET", "/healthz")
-                response = conn.getresponse()
-                response.read()  # on "Connection: close" the next request reconnects
-                with lock:
-                    statuses[response.status] = statuses.get(response.status, 0) + 1
-            except (OSError, http.client.HTTPException) as exc:
-                with lock:
-                    failures.append(repr(exc))
-                conn.close()
-            time.sleep(0.005)
-        conn.close()
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     try:
-        for t in threads:
-            t.start()
-        first = _wait_for_balance(server, clients, timeout=10)
-        live = list(first.values())
-        assert len(live) == 2 and sum(live) == clients, first
-        assert max(live) - min(live) <= 3, f"uneven from the start: {first}"
+        with HealthzClients(server.port, clients, pause=0.005) as load:
+            first = _wait_for_balance(server, clients, timeout=10)
+            live = list(first.values())
+            assert len(live) == 2 and sum(live) == clients, first
+            assert max(live) - min(live) <= 3, f"uneven from the start: {first}"
 
-        # A restart, as max_requests or an operator's TERM to one worker causes.
-        restarted = min(first)
-        os.kill(restarted, signal.SIGTERM)
-        after = _wait_for_balance(server, clients, timeout=15, exclude=restarted)
-        live = [n for pid, n in after.items() if pid != restarted]
-        assert restarted not in after and len(live) == 2, after
-        assert sum(live) == clients and max(live) - min(live) <= 3, (
-            f"not rebalanced after worker {restarted} restarted: {after}"
-        )
+            # A restart, as max_requests or an operator's TERM to one worker causes.
+            restarted = min(first)
+            os.kill(restarted, signal.SIGTERM)
+            after = _wait_for_balance(server, clients, timeout=15, exclude=restarted)
+            live = [n for pid, n in after.items() if pid != restarted]
+            assert restarted not in after and len(live) == 2, after
+            assert sum(live) == clients and max(live) - min(live) <= 3, (
+                f"not rebalanced after worker {restarted} restarted: {after}"
+            )
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=15)
         server.stop()
-    assert not failures, f"{len(failures)} requests failed: {failures[:5]}"
-    assert set(statuses) == {200}, statuses
+    assert not load.failures, f"{len(load.failures)} requests failed: {load.failures[:5]}"
 
 
 def test_workers_due_for_a_restart_at_once_restart_one_at_a_time(
@@ -1000,35 +1014,12 @@ def test_workers_due_for_a_restart_at_once_restart_one_at_a_time(
         WEB_CONCURRENCY="2", GUNICORN_THREADS="2", LOG_LEVEL="info",
         GUNICORN_CMD_ARGS="--max-requests 1000 --max-requests-jitter 0",
     ).start()
-    stop = threading.Event()
-    failures: list[str] = []
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        deadline = time.monotonic() + 60
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                conn.request("GET", "/healthz")
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    failures.append(f"status {response.status}")
-            except (OSError, http.client.HTTPException) as exc:
-                failures.append(repr(exc))
-                conn.close()
-        conn.close()
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(8)]
     try:
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and server.log_text().count("Worker exiting") < 12:
-            time.sleep(0.2)
+        with HealthzClients(server.port, 8) as load:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and server.log_text().count("Worker exiting") < 12:
+                time.sleep(0.2)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=15)
         log_before_shutdown = server.log_text()
         server.stop()
     # A restarting worker logs "Worker exiting" as it ends; the master then forks its
@@ -1046,7 +1037,7 @@ def test_workers_due_for_a_restart_at_once_restart_one_at_a_time(
     assert events.count("exit") >= 12, timeline
     overlapping = [i for i in range(len(events) - 1) if events[i] == events[i + 1] == "exit"]
     assert not overlapping, "two workers were restarting at once:\n" + "\n".join(timeline)
-    assert not failures, f"{len(failures)} requests failed: {failures[:5]}"
+    assert not load.failures, f"{len(load.failures)} requests failed: {load.failures[:5]}"
 
 
 def test_the_master_freezes_the_preloaded_objects_before_forking(
