@@ -30,15 +30,25 @@ for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):  # only prometheus_
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 
 # Worker model: gthread, 2 workers x 2 threads on 2 cores, chosen by measurement
-# (bench/run.py, wrk on the same box; bench/README.md has the tables). Same code, req/s
-# for list / get at 32 and 256 connections:
-#   gthread 2x2:  1130 / 2281 and 1408 / 2238   <- steady at both loads
-#   gthread 2x4:  1243 / 1748 and 1175 /  795   (collapses at 256: GIL contention)
-#   gthread 3x2:  1483 / 2269 and 1323 / 2188   (similar; a third process's memory)
-#   sync 3:       1221 / 2092 and 1229 / 1730   (no keep-alive; blocks on slow clients)
-#   sync 4:       1065 / 1584 and 1182 / 1484
+# (bench/run.py --routes hello,list,get --duration 5 --repeat 2, wrk on the same box,
+# 2026-11-30, 0 % steal; bench/README.md "Third round"). Same code, req/s for
+# list / get at 32 and 256 connections, and hello at 32:
+#   gthread 2x2:  1518 / 1604 and 1459 / 1578, hello 4571   <- chosen
+#   gthread 2x1:  1345 / 1582 and 1338 / 1470, hello 3813   (a DB round trip idles the worker)
+#   gthread 3x2:  1521 / 1661 and 1416 / 1452, hello 4528   (a third process's memory, no gain)
+#   gthread 2x4:  1486 / 1654 and 1451 / 1572, hello 4845   (p99 at 256: 436 ms against 374)
+#   sync 3:       1541 / 1718 and 1546 / 1667, hello 4527
+#   sync 4:       1615 / 1798 and 1567 / 1776, hello 4595   (p99 at 256: 180 ms against 374)
+# sync 4 served 6-12 % more here, with half the p99 at 256 connections, but it keeps no
+# connection alive (a new TCP connection per request from the load balancer) and a slow
+# client holds a whole worker (4 slow uploads stop the instance): it needs a buffering
+# proxy such as nginx in front. gthread's poller parks idle and slow connections
+# without a thread, so it is the default; behind a buffering proxy,
+# GUNICORN_WORKER_CLASS=sync WEB_CONCURRENCY=4 GUNICORN_THREADS=1 is the faster choice.
 # Threads overlap a request's database round trip with another's Python work; more
-# threads than that only add GIL switching.
+# threads than that only add GIL switching. (Earlier measurements, before the
+# connections were balanced across workers, are in bench/README.md; their gthread
+# figures were halved whenever one worker held every connection.)
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 if worker_class == "gthread":
     # gthread that spreads connections evenly over the workers and refuses (rather
@@ -54,8 +64,9 @@ timeout = 30  # a worker silent this long is killed and replaced
 graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
 keepalive = 5  # raise above the load balancer's idle timeout when behind one
 
-# Recycle workers now and then (jittered so they do not all restart at once),
-# so a slow leak cannot grow without bound.
+# Recycle workers now and then, so a slow leak cannot grow without bound (none is
+# measured: bench/soak.py, +0.1 % over 5 minutes without recycling). The worker class
+# restarts one worker at a time and exits fast (app/workers.py).
 max_requests = 10000
 max_requests_jitter = 1000
 
