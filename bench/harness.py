@@ -155,7 +155,12 @@ class Database:
     def _admin(self, sql: str) -> None:
         import psycopg2
 
-        conn = psycopg2.connect(self._admin_dsn(), connect_timeout=5)
+        try:
+            conn = psycopg2.connect(self._admin_dsn(), connect_timeout=5)
+        except psycopg2.OperationalError as exc:
+            # The server is not there: one line for the operator, exit status 2.
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BenchError(f"cannot reach PostgreSQL at {self.server_url}: {reason}") from None
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
