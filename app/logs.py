@@ -130,7 +130,10 @@ class RequestLine:
     def record(self, level: int, fields: dict[str, Any]) -> logging.LogRecord:
         prototype = self._prototype
         if prototype is None:
-            made = self.logger.makeRecord(self.logger.name, level, "(unknown file)", 0, "request", (), None)
+            made = self.logger.makeRecord(  # as Logger.log makes it, no source lookup
+                self.logger.name, level, "(unknown file)", 0, "request", (), None,
+                "(unknown function)",
+            )
             prototype = self._prototype = dict(made.__dict__)
         record = logging.LogRecord.__new__(logging.LogRecord)
         attributes = record.__dict__

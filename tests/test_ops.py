@@ -435,23 +435,36 @@ def test_no_token_secret_body_or_query_in_any_log_line(
     assert errors[0]["request_id"] == ids[-1]
 
 
-def test_request_line_records_equal_what_make_record_makes() -> None:
-    from app.logs import RequestLine, request_log
+def test_request_line_records_equal_what_logger_log_makes() -> None:
+    """RequestLine's records against those of request_log.log(level, "request",
+    extra={"fields": ...}), the call it replaces, caught by the same handler."""
+    from app.logs import RequestLine, configure_logging, request_log
 
-    line = RequestLine(request_log)
-    fields = {"method": "GET", "status": 200, "request_id": "rid"}
-    for level in (logging.INFO, logging.DEBUG, logging.INFO):
-        fast = line.record(level, fields)
-        made = request_log.makeRecord(
-            request_log.name, level, "(unknown file)", 0, "request", (), None, extra={"fields": fields}
-        )
-        timing = {"created", "msecs", "relativeCreated"}
+    configure_logging("INFO", "json")  # as create_app does: no source-line lookups
+    caught: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = caught.append  # type: ignore[method-assign]
+    request_log.addHandler(handler)
+    level_before = request_log.level
+    request_log.setLevel(logging.DEBUG)
+    try:
+        line = RequestLine(request_log)
+        fields = {"method": "GET", "status": 200, "request_id": "rid"}
+        for level in (logging.INFO, logging.DEBUG, logging.WARNING):
+            request_log.log(level, "request", extra={"fields": fields})
+            line.log(level, fields)
+    finally:
+        request_log.removeHandler(handler)
+        request_log.setLevel(level_before)
+    assert len(caught) == 6
+    timing = {"created", "msecs", "relativeCreated"}
+    for made, fast in zip(caught[::2], caught[1::2]):
+        assert type(fast) is logging.LogRecord and fast.getMessage() == "request"
         assert set(fast.__dict__) == set(made.__dict__)
         assert {k: v for k, v in fast.__dict__.items() if k not in timing} == {
             k: v for k, v in made.__dict__.items() if k not in timing
         }
-        assert abs(fast.created - made.created) < 1
-        assert fast.getMessage() == "request" and type(fast) is logging.LogRecord
+        assert 0 <= fast.created - made.created < 1
 
 
 def test_log_format_text_and_log_level(
