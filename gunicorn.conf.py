@@ -112,6 +112,14 @@ control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+def when_ready(server):  # type: ignore[no-untyped-def]
+    # On SIGTERM the workers refuse new connections before their final drain, rather
+    # than resetting those that arrive while the socket closes (app/workers.py).
+    from app.workers import watch_for_shutdown
+
+    watch_for_shutdown(server)
+
+
 def pre_fork(server, worker):  # type: ignore[no-untyped-def]
     # The preloaded app's objects (~100,000) are never freed: out of the collector's
     # sight, so a worker's full collections skip them (one took ~30 ms with them, every

@@ -68,10 +68,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import ctypes
 import mmap
 import multiprocessing
 import os
 import selectors
+import socket
+import struct
 import sys
 import time
 from typing import Any
@@ -111,7 +114,8 @@ class Board:
     STALE = 10.0  # a slot not written for this long belongs to a dead or stuck worker
 
     def __init__(self) -> None:
-        self._memory = mmap.mmap(-1, self.SLOTS * self.FIELDS * 8)  # shared, anonymous
+        # The slots, then one flag: the master is shutting down (see watch_for_shutdown).
+        self._memory = mmap.mmap(-1, (self.SLOTS * self.FIELDS + 1) * 8)  # shared, anonymous
         self.values = memoryview(self._memory).cast("d")
         # Taken (briefly, with a timeout) by a worker deciding whether to restart, so that
         # two workers cannot both see the other serving and both stop.
@@ -150,7 +154,7 @@ class Board:
         """How many siblings accept connections now."""
         now = time.monotonic()
         fields = self.FIELDS
-        snapshot = self.values.tolist()
+        snapshot = self.values.tolist()[: self.SLOTS * fields]
         return sum(
             1
             for base in range(0, len(snapshot), fields)
@@ -164,7 +168,7 @@ class Board:
         """The fewest open connections of a sibling that accepts connections, or None."""
         now = time.monotonic()
         fields = self.FIELDS
-        snapshot = self.values.tolist()
+        snapshot = self.values.tolist()[: self.SLOTS * fields]
         least = None
         for base in range(0, len(snapshot), fields):
             if base == slot * fields or snapshot[base] <= 0 or snapshot[base + 3] != 1.0:
@@ -175,6 +179,15 @@ class Board:
             if least is None or connections < least:
                 least = connections
         return least
+
+
+    @property
+    def closing(self) -> bool:
+        """The master is shutting down for good, and the listening socket is its own."""
+        return self.values[self.SLOTS * self.FIELDS] == 1.0
+
+    def mark_closing(self) -> None:
+        self.values[self.SLOTS * self.FIELDS] = 1.0
 
 
 def _alive(pid: int) -> bool:
@@ -216,7 +229,10 @@ class BalancedThreadWorker(ThreadWorker):
             return
         # Stopping: accept what the kernel already queued, then stop listening for good.
         self._publish()
+        closing = self.board is not None and self.board.closing
         for listener in self.sockets:
+            if closing:
+                refuse_new_connections(listener)
             while True:
                 try:
                     client_sock, client_addr = listener.accept()
@@ -352,3 +368,47 @@ def exit_worker_now(worker: Any) -> None:
         sys.stderr.flush()
     finally:
         os._exit(0)
+
+
+# Classic BPF, one instruction: BPF_RET | BPF_K with k = 0, "keep 0 bytes": drop the packet.
+_DROP_EVERYTHING = struct.pack("HBBI", 0x06, 0, 0, 0)
+SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)  # Linux
+
+
+def refuse_new_connections(listener: socket.socket) -> bool:
+    """Make the kernel drop new connection attempts on a listening socket (Linux).
+
+    When the server shuts down, the last worker accepts what is queued and closes the
+    socket; a connection that completes in between, even a few milliseconds (a worker's
+    main thread waiting for the GIL), is reset by the close, its request lost. With this
+    filter on the socket first, a new SYN is dropped instead: the client sends it again
+    a second later and is then refused, which it can retry elsewhere. Connections already
+    queued are not affected, and are drained and served. False where the kernel refuses.
+    """
+    program = ctypes.create_string_buffer(_DROP_EVERYTHING)
+    fprog = struct.pack("HL", 1, ctypes.addressof(program))  # struct sock_fprog
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True
+
+
+def watch_for_shutdown(server: Any) -> None:
+    """gunicorn's ``when_ready`` hook (the master): on SIGTERM, before stopping, tell the
+    workers the listening socket is closing for good, so that the last of them refuses
+    new connections before its final drain (``refuse_new_connections``).
+
+    Only when this master alone owns the socket: not while a new master started by USR2
+    shares it, nor when systemd passed it in (it keeps the queue for the next start).
+    A restart of single workers (max_requests, HUP, TTOU) leaves the socket alone."""
+    handle_term = server.handle_term
+
+    def handle_term_then_stop() -> None:
+        board = BalancedThreadWorker.board
+        exclusive = server.reexec_pid == 0 and server.master_pid == 0 and not server.systemd
+        if board is not None and exclusive:
+            board.mark_closing()
+        handle_term()
+
+    server.handle_term = handle_term_then_stop

@@ -176,3 +176,62 @@ def test_a_worker_that_stopped_normally_exits_at_once_after_its_exit_functions(t
 def test_a_worker_that_failed_keeps_its_exit_status(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert _exit_in_child(3, booted=True, marker=str(tmp_path / "a")) == 103
     assert _exit_in_child(0, booted=False, marker=str(tmp_path / "b")) == 100
+
+
+def test_a_refusing_listener_drops_new_connections_and_keeps_the_queued_ones() -> None:
+    import socket
+
+    from app.workers import refuse_new_connections
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    queued = socket.create_connection(("127.0.0.1", port), timeout=2)
+    try:
+        assert refuse_new_connections(listener)
+        try:  # the SYN is dropped: no connection, and no reset either
+            late = socket.create_connection(("127.0.0.1", port), timeout=0.3)
+        except TimeoutError:
+            late = None
+        assert late is None
+        accepted, _ = listener.accept()  # what was queued before is still served
+        queued.sendall(b"ping")
+        assert accepted.recv(4) == b"ping"
+        accepted.close()
+    finally:
+        queued.close()
+        listener.close()
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
+    assert refused  # once closed: refused at once, which a client can retry
+
+
+def test_only_a_master_that_owns_the_socket_marks_it_closing() -> None:
+    from types import SimpleNamespace
+
+    from app.workers import BalancedThreadWorker, watch_for_shutdown
+
+    terms = []
+    for reexec_pid, master_pid, systemd, closing in (
+        (0, 0, False, True),  # the usual SIGTERM
+        (4242, 0, False, False),  # USR2 started a new master that shares the socket
+        (0, 4242, False, False),  # this is that new master; the old one still has it
+        (0, 0, True, False),  # systemd owns the socket
+    ):
+        server = SimpleNamespace(
+            reexec_pid=reexec_pid, master_pid=master_pid, systemd=systemd,
+            handle_term=lambda: terms.append(1),
+        )
+        BalancedThreadWorker.board = Board()
+        try:
+            watch_for_shutdown(server)
+            assert not BalancedThreadWorker.board.closing
+            server.handle_term()
+            assert BalancedThreadWorker.board.closing is closing
+        finally:
+            BalancedThreadWorker.board = None
+    assert len(terms) == 4  # gunicorn's own handler always runs after
