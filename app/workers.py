@@ -150,36 +150,27 @@ class Board:
         self.values[base + 3] = 0.0
         self.values[base] = 0.0
 
-    def accepting_others(self, slot: int) -> int:
-        """How many siblings accept connections now."""
+    def _accepting_siblings(self, slot: int) -> list[int]:
+        """Open connections of each sibling that is alive, recent and accepting."""
         now = time.monotonic()
         fields = self.FIELDS
         snapshot = self.values.tolist()[: self.SLOTS * fields]
-        return sum(
-            1
+        return [
+            int(snapshot[base + 1])
             for base in range(0, len(snapshot), fields)
             if base != slot * fields
             and snapshot[base] > 0
             and snapshot[base + 3] == 1.0
             and now - snapshot[base + 2] < self.STALE
-        )
+        ]
+
+    def accepting_others(self, slot: int) -> int:
+        """How many siblings accept connections now."""
+        return len(self._accepting_siblings(slot))
 
     def least_other(self, slot: int) -> int | None:
         """The fewest open connections of a sibling that accepts connections, or None."""
-        now = time.monotonic()
-        fields = self.FIELDS
-        snapshot = self.values.tolist()[: self.SLOTS * fields]
-        least = None
-        for base in range(0, len(snapshot), fields):
-            if base == slot * fields or snapshot[base] <= 0 or snapshot[base + 3] != 1.0:
-                continue
-            if now - snapshot[base + 2] >= self.STALE:
-                continue
-            connections = int(snapshot[base + 1])
-            if least is None or connections < least:
-                least = connections
-        return least
-
+        return min(self._accepting_siblings(slot), default=None)
 
     @property
     def closing(self) -> bool:
