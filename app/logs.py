@@ -189,6 +189,8 @@ def init_request_logging(app: Flask) -> None:
                 if started is not None
                 else None,
                 "user_id": identity.user_id if identity is not None else None,
+                # The client's address (behind TRUSTED_PROXY_COUNT proxies, the forwarded one).
+                "remote_addr": req.remote_addr,
                 "request_id": request_id,
             },
         )
