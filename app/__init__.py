@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Mapping
-from inspect import iscoroutinefunction
-from types import FunctionType
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,6 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
@@ -31,7 +27,6 @@ from .logs import configure_logging, init_request_logging
 from .models import db
 from .ops import bp as ops_bp
 from .ops import init_metrics, migrations_head
-from .tasks.queries import PREPARED_OPTION
 from .web import init_browser_support
 
 __all__ = ["ConfigError", "create_app", "migrate"]
@@ -53,35 +48,6 @@ Errors always have the shape
 """
 
 migrate = Migrate()
-
-
-class TasksFlask(Flask):
-    """Flask, with JSON encoded by orjson (app/jsonprovider.py), remembering which
-    functions are coroutines.
-
-    Flask asks ``inspect.iscoroutinefunction`` about every hook, view and handler on
-    every request (~14 times for a list); the answer for a given function never
-    changes, so it is looked up once per function.
-    """
-
-    json_provider_class = JSONProvider
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._is_coroutine: dict[FunctionType, bool] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        # Bound methods (MethodView handlers) are new objects per request: key by the
-        # function. Other callables (partials, instances) are asked every time.
-        key = getattr(func, "__func__", func)
-        if type(key) is not FunctionType:
-            return super().ensure_sync(func)
-        is_coroutine = self._is_coroutine.get(key)
-        if is_coroutine is None:
-            is_coroutine = iscoroutinefunction(func)
-            if len(self._is_coroutine) < 4096:  # a fixed set of functions; bounded anyway
-                self._is_coroutine[key] = is_coroutine
-        return self.async_to_sync(func) if is_coroutine else func
 
 
 def _api_settings() -> dict[str, Any]:
@@ -112,73 +78,28 @@ def _api_settings() -> dict[str, Any]:
 
 
 def _engine_options(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    # Autocommit: a single statement needs no BEGIN/COMMIT round trips; the few
+    # multi-statement writes (and migrations) ask for a real transaction.
     if url.startswith("sqlite"):
         # Wait for a competing writer instead of failing with "database is locked".
         return {"connect_args": {"timeout": 10}, "isolation_level": "AUTOCOMMIT"}
     options: dict[str, Any] = {
-        # Connections are made in autocommit mode once: single statements need no
-        # BEGIN/COMMIT round trips, and nothing is toggled per request. The few
-        # multi-statement writes (and migrations) ask for a real transaction.
         "isolation_level": "AUTOCOMMIT",
-        # Dead connections are dropped by _ping_idle_connections (below) rather than
-        # pool_pre_ping, which would spend a round trip on every request.
+        # A connection closed by a database restart, a failover or a proxy's idle
+        # timeout is replaced before use, not handed to a request.
+        "pool_pre_ping": True,
         "pool_recycle": 1800,
-        # Nothing to reset when a connection goes back to the pool: in autocommit mode
-        # no transaction is left open (a real one, in queries.transaction(), is ended by
-        # its Connection before it is returned, and its isolation level restored). The
-        # default rollback cost ~3 us a request for nothing.
-        "pool_reset_on_return": None,
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": 5,
     }
     if url.startswith("postgresql"):
-        settings = f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']} -c timezone=UTC"
-        if config["DB_PREPARED_STATEMENTS"]:
-            # Plan each prepared statement once. By default PostgreSQL re-plans it on every
-            # execution while a generic plan looks costlier than the custom ones, which
-            # for `LIMIT $n` (unknown to a generic plan) is always: planning was then half
-            # of the statement's time. The generic plans are the same index scans
-            # (bench/scale.py shows them).
-            settings += " -c plan_cache_mode=force_generic_plan"
         options["connect_args"] = {
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],
-            "options": settings,
+            "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']} -c timezone=UTC",
             "application_name": "tasks-api",
         }
     return options
-
-
-IDLE_PING_SECONDS = 10.0
-
-
-def _ping_idle_connections(engine: Engine) -> None:
-    """Check a pooled connection before use only if it sat idle for a while.
-
-    A connection in steady use is known to be alive; one idle for IDLE_PING_SECONDS may
-    have been closed by a database restart, a failover or a proxy's idle timeout. A
-    failed ping raises DisconnectionError, on which the pool discards the connection and
-    opens a new one. (While busy, a connection that dies fails its statement: that request
-    gets a 503, and SQLAlchemy invalidates the pool's other connections of that era.)
-    """
-
-    @event.listens_for(engine, "checkin")
-    def _mark_idle(dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
-            return
-        try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-        except Exception as exc:
-            raise DisconnectionError("idle connection is dead") from exc
 
 
 @event.listens_for(Engine, "connect")
@@ -192,7 +113,8 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then the environment, then ``test_config``."""
-    app = TasksFlask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True)
+    app.json = JSONProvider(app)
     app.config.update(
         MAX_CONTENT_LENGTH=64 * 1024,
         SQLALCHEMY_ENGINE_OPTIONS={},
@@ -226,12 +148,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_request_logging(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
-    if url.startswith("postgresql"):
-        with app.app_context():
-            _ping_idle_connections(db.engine)
-            db.engine.update_execution_options(
-                **{PREPARED_OPTION: app.config["DB_PREPARED_STATEMENTS"]}
-            )
     if app.config["METRICS_ENABLED"]:
         init_metrics(app)
 
@@ -250,12 +166,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_browser_support(app)
 
     from .tasks import USER_ID_PARAMETER, TaskIdConverter, blp, task_id_param_schema
+    from .tasks.schemas import TaskUpdateSchema
 
     app.url_map.converters["task_id"] = TaskIdConverter
+    # marshmallow cannot say "at least one field"; the document should.
+    api.spec.components.schema("TaskUpdate", {"minProperties": 1}, schema=TaskUpdateSchema)
     api.register_converter(TaskIdConverter, task_id_param_schema)
     api.register_blueprint(blp, parameters=[USER_ID_PARAMETER])
-    # marshmallow cannot say "at least one field"; the document should.
-    api.spec.components.schemas["TaskUpdate"]["minProperties"] = 1
 
     from .cli import register_cli
 

@@ -94,9 +94,6 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # libpq's connect_timeout has a 2 s floor: with PostgreSQL gone, 503 within ~2 s.
         "DB_CONNECT_TIMEOUT": _int(env, "DB_CONNECT_TIMEOUT", 2),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
-        # Server-side prepared statements on PostgreSQL; off behind a pooler in
-        # transaction mode (PgBouncer's pool_mode=transaction), which cannot keep them.
-        "DB_PREPARED_STATEMENTS": _bool(env, "DB_PREPARED_STATEMENTS", True),
         "REDIS_URL": env.get("REDIS_URL") or None,
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
         "RATE_LIMIT_PER_USER": env.get("RATE_LIMIT_PER_USER") or "300 per minute",

@@ -1,11 +1,10 @@
 """JSON responses encoded with orjson.
 
-Encoding a page of 20 tasks took the standard library ~70 us on the benchmark machine
-and orjson ~5 us (bench/README.md). Output is compact JSON, UTF-8, fields in insertion
-(schema) order. Flask's own rules still apply to anything that is not plain JSON data
-(dates as HTTP dates, ``Decimal``, ``__html__``), through Flask's ``default``; and
-whatever orjson refuses (a lone surrogate in a string, an integer beyond 64 bits) is
-encoded by the standard library instead, never a 500.
+Output is compact JSON, UTF-8, fields in insertion (schema) order. Flask's own rules
+still apply to anything that is not plain JSON data (dates as HTTP dates, ``Decimal``,
+``__html__``), through Flask's ``default``; and whatever orjson refuses (a lone
+surrogate in a string, an integer beyond 64 bits) is encoded by the standard library
+instead, never a 500.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ COMPACT = (",", ":")
 
 
 class JSONProvider(DefaultJSONProvider):
+    # Why orjson: encoding a page of tasks with the standard library was a measurable
+    # share of the list's time (bench/README.md, "What we keep and why").
     sort_keys = False  # fields in schema order, as documented
     OPTIONS = (
         orjson.OPT_NON_STR_KEYS  # marshmallow error dicts use integer keys for list items

@@ -6,8 +6,7 @@
 For every sort x order x status the list offers it measures, with wrk, the p50 of
 ``GET /api/{user}/tasks?page_size=20&sort=..&order=..&status=..`` for both users and
 prints big/small, then the PostgreSQL plans (EXPLAIN (ANALYZE, BUFFERS)) of the two
-statements the list route runs for the big user, taken from app/tasks/queries.py and
-run the way the app runs them: prepared, with the app's generic-plan session setting.
+statements the list route runs for the big user, built by app/tasks/queries.py.
 """
 
 from __future__ import annotations
@@ -104,29 +103,19 @@ def combine(results: list[harness.WrkResult]) -> dict[str, Any]:
     }
 
 
-def explain(database: harness.Database, prepared: Any, params: dict[str, Any]) -> tuple[str, float, str]:
-    """EXPLAIN one of the app's statements as the app runs it: PREPAREd on a connection
-    with the app's session settings (generic plans, UTC), then EXECUTEd."""
-    conn = database.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET plan_cache_mode = force_generic_plan")
-            cur.execute("SET timezone = 'UTC'")
-            cur.execute(prepared.prepare_sql)
-            execute = cur.mogrify(prepared.execute_sql, {**prepared.constants, **params}).decode()
-            cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) {execute}")
-            plan = "\n".join(str(r[0]) for r in cur.fetchall())
-    finally:
-        conn.close()
+def explain(database: harness.Database, statement: Any) -> tuple[str, float, str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of a statement built by app/tasks/queries.py, compiled
+    for PostgreSQL with its values inlined."""
+    from sqlalchemy.dialects import postgresql
+
+    sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    rows = database.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+    plan = "\n".join(row[0] for row in rows)
     ms = next(
-        (
-            float(line.split(":")[1].split()[0])
-            for line in plan.splitlines()
-            if line.strip().startswith("Execution Time")
-        ),
+        (float(line.split(":")[1].split()[0]) for line in plan.splitlines() if "Execution Time" in line),
         float("nan"),
     )
-    return plan, ms, f"{prepared.prepare_sql};\n{execute};"
+    return plan, ms, sql + ";"
 
 
 def plan_summary(plan: str) -> str:
@@ -226,15 +215,13 @@ def run(args: argparse.Namespace) -> int:
             from app.tasks import queries
 
             for status in STATUSES:
-                prepared = queries.TOTAL_STATEMENTS[status]
-                plan, ms, sql = explain(database, prepared, {"owner": BIG})
+                plan, ms, sql = explain(database, queries.count_query(BIG, status))
                 plans.append(
                     {"query": "count", "status": status, "sql": sql, "plan": plan, "execution_ms": ms}
                 )
             for sort, order, status in combos:
-                prepared = queries.PAGE_STATEMENTS[status, sort, order]
-                params = {"owner": BIG, "limit": PAGE_SIZE, "offset": 0}
-                plan, ms, sql = explain(database, prepared, params)
+                page = queries.page_query(BIG, status=status, sort=sort, order=order)
+                plan, ms, sql = explain(database, page.limit(PAGE_SIZE).offset(0))
                 plans.append(
                     {
                         "query": "list",

@@ -47,6 +47,7 @@ from app.auth import Identity, create_token  # noqa: E402
 from app.config import normalize_database_url  # noqa: E402
 from app.models import db  # noqa: E402
 from app.tasks import queries  # noqa: E402
+from app.tasks.schemas import task_json  # noqa: E402
 
 TEST_SECRET = "test-secret-0123456789-abcdefghijklmnop"
 ALICE = "alice-3J9xQ2mN8pL4vR7sT1wY6zA0bC5d"
@@ -105,7 +106,6 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         with db.engine.begin() as conn:
             conn.execute(text("DELETE FROM tasks"))
             conn.execute(text("DELETE FROM users"))
-        queries.known_users.clear()  # the users rows are gone
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def make_task(app: Flask) -> Callable[..., dict[str, Any]]:
     def make(user_id: str = ALICE, title: str = "A task", **fields: Any) -> dict[str, Any]:
         with app.app_context():
             row = queries.create_task(Identity(user_id), {"title": title, **fields})
-        return dict(zip(queries.TASK_FIELDS, row))
+        return task_json(row)
 
     return make
 

@@ -290,32 +290,3 @@ def test_cli_token_with_negative_ttl_is_expired(runner: Any, client: Any) -> Non
     assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
 
 
-def test_ensure_sync_asks_once_per_function(
-    app: Flask, monkeypatch: pytest.MonkeyPatch, auth_headers: Any
-) -> None:
-    import app as app_package
-
-    asked: list[Any] = []
-    real = app_package.iscoroutinefunction
-    monkeypatch.setattr(app_package, "iscoroutinefunction", lambda f: asked.append(f) or real(f))
-    monkeypatch.setattr(app, "async_to_sync", lambda f: ("wrapped", f))
-
-    def hook() -> None: ...
-
-    async def coroutine() -> None: ...
-
-    class View:
-        def get(self) -> None: ...
-
-    first, second = View(), View()
-    assert app.ensure_sync(hook) is hook
-    assert app.ensure_sync(hook) is hook
-    # A bound method comes back as itself (its own instance), asked about once per function.
-    assert app.ensure_sync(first.get) == first.get
-    assert app.ensure_sync(second.get).__self__ is second
-    assert app.ensure_sync(coroutine) == ("wrapped", coroutine)
-    assert app.ensure_sync(coroutine) == ("wrapped", coroutine)
-    assert len(asked) == 3
-    # Requests still work through it.
-    client = app.test_client()
-    assert client.get(f"/api/{ALICE}/tasks", headers=auth_headers(ALICE)).status_code == 200

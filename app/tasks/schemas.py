@@ -1,15 +1,23 @@
-"""Marshmallow schemas for tasks: request validation and the documented responses."""
+"""A task's one definition, and the marshmallow schemas built from it.
+
+``TASK_FIELDS`` lists a task's fields in the order the API writes them, each with its
+marshmallow field (type, rules, documentation) and how a create treats it. From that
+list come the response schema, the create and update bodies, the SQL columns a task
+is read with (``task_columns``: the same names, each formatted as the API writes it)
+and the serialiser (``task_json``). Adding a field is one entry here, plus its column.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
+from sqlalchemy import ColumnElement, Table
 
-from ..models import DESCRIPTION_MAX, TITLE_MAX
-
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+from ..models import DESCRIPTION_MAX, TITLE_MAX, utc_text
 
 
 def storable_text(value: str) -> None:
@@ -30,13 +38,14 @@ class TrimmedString(fields.String):
 
 
 class UTCTimestamp(fields.DateTime):
-    """``2026-11-26T17:38:00.123456Z``: UTC, microseconds, ``Z``. Documented as date-time."""
+    """``2026-11-26T17:38:00.123456Z``: UTC, microseconds, ``Z``; documented as date-time."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)  # "iso" keeps the OpenAPI format date-time
+        super().__init__(format="iso", **kwargs)
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else value.strftime(TIMESTAMP_FORMAT)
+    @staticmethod
+    def sql(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return utc_text(column)
 
 
 class StrictBoolean(fields.Boolean):
@@ -48,7 +57,24 @@ class StrictBoolean(fields.Boolean):
         raise self.make_error("invalid", input=value)
 
 
-def _title(**kwargs: Any) -> TrimmedString:
+def _id(**kwargs: Any) -> fields.Field:
+    return fields.Integer(
+        metadata={"description": "Assigned by the service.", "example": 42, "format": "int64"},
+        **kwargs,
+    )
+
+
+def _user_id(**kwargs: Any) -> fields.Field:
+    return fields.String(
+        metadata={
+            "description": "The owner: the token's subject.",
+            "example": "k3J9xQ2mN8pL4vR7sT1wY6zA0bC5dE2f",
+        },
+        **kwargs,
+    )
+
+
+def _title(**kwargs: Any) -> fields.Field:
     return TrimmedString(
         validate=[validate.Length(min=1, max=TITLE_MAX), storable_text],
         metadata={
@@ -60,7 +86,7 @@ def _title(**kwargs: Any) -> TrimmedString:
     )
 
 
-def _description(**kwargs: Any) -> fields.String:
+def _description(**kwargs: Any) -> fields.Field:
     return fields.String(
         allow_none=True,
         validate=[validate.Length(max=DESCRIPTION_MAX), storable_text],
@@ -72,58 +98,93 @@ def _description(**kwargs: Any) -> fields.String:
     )
 
 
-def _completed(**kwargs: Any) -> StrictBoolean:
-    return StrictBoolean(
-        metadata={"description": "JSON true or false.", "example": False}, **kwargs
-    )
+def _completed(**kwargs: Any) -> fields.Field:
+    return StrictBoolean(metadata={"description": "JSON true or false.", "example": False}, **kwargs)
 
 
-class TaskSchema(ma.Schema):
-    """A task as the API returns it, and the body that creates one."""
-
-    id = fields.Integer(
-        dump_only=True, metadata={"description": "Assigned by the service.", "example": 42}
-    )
-    user_id = fields.String(
-        dump_only=True,
-        metadata={
-            "description": "The owner: the token's subject.",
-            "example": "k3J9xQ2mN8pL4vR7sT1wY6zA0bC5dE2f",
-        },
-    )
-    title = _title(required=True)
-    description = _description(load_default=None)
-    completed = _completed(load_default=False)
-    created_at = UTCTimestamp(
-        dump_only=True,
+def _created_at(**kwargs: Any) -> fields.Field:
+    return UTCTimestamp(
         metadata={"description": "UTC, ISO 8601.", "example": "2026-11-26T17:38:00.123456Z"},
+        **kwargs,
     )
-    updated_at = UTCTimestamp(
-        dump_only=True,
+
+
+def _updated_at(**kwargs: Any) -> fields.Field:
+    return UTCTimestamp(
         metadata={
             "description": "UTC, ISO 8601; moves on every change.",
             "example": "2026-11-26T17:38:00.123456Z",
         },
+        **kwargs,
     )
 
 
-class TaskUpdateSchema(ma.Schema):
-    """Fields to change: each optional, at least one. ``null`` clears the description."""
+@dataclass(frozen=True)
+class TaskField:
+    name: str
+    make: Callable[..., fields.Field]  # the marshmallow field: type, rules, documentation
+    # How a create treats it: None for a field the client cannot set (read-only),
+    # else the marshmallow options of the create body (required, load_default).
+    create: dict[str, Any] | None = None
 
-    title = _title()
-    description = _description()
-    completed = _completed()
 
+TASK_FIELDS: Sequence[TaskField] = (
+    TaskField("id", _id),
+    TaskField("user_id", _user_id),
+    TaskField("title", _title, {"required": True}),
+    TaskField("description", _description, {"load_default": None}),
+    TaskField("completed", _completed, {"load_default": False}),
+    TaskField("created_at", _created_at),
+    TaskField("updated_at", _updated_at),
+)
+FIELD_NAMES = tuple(field.name for field in TASK_FIELDS)
+WRITABLE = tuple(field for field in TASK_FIELDS if field.create is not None)
+
+# A task as the API returns it: every field is always sent.
+TaskSchema = ma.Schema.from_dict(
+    {f.name: f.make(required=True, dump_only=f.create is None) for f in TASK_FIELDS},
+    name="TaskSchema",
+)
+# The body that creates a task: read-only fields are unknown fields, so a 422.
+TaskCreateSchema = ma.Schema.from_dict(
+    {f.name: f.make(**(f.create or {})) for f in WRITABLE}, name="TaskCreateSchema"
+)
+
+
+class _AtLeastOneField(ma.Schema):
     @ma.validates_schema
     def _at_least_one(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
-            raise ma.ValidationError("Give at least one of title, description, completed.")
+            names = ", ".join(f.name for f in WRITABLE)
+            raise ma.ValidationError(f"Give at least one of {names}.")
+
+
+# The fields to change: each optional, at least one; null clears a nullable field.
+TaskUpdateSchema = _AtLeastOneField.from_dict(
+    {f.name: f.make() for f in WRITABLE}, name="TaskUpdateSchema"
+)
 
 
 class TaskToggleSchema(ma.Schema):
     """Optional body of the toggle route: set ``completed`` explicitly instead of flipping it."""
 
     completed = _completed()
+
+
+def task_columns(table: Table) -> tuple[ColumnElement[Any], ...]:
+    """The task's fields as SQL, labelled with their names, in ``FIELD_NAMES`` order,
+    each formatted as the API writes it."""
+    columns = []
+    for name, field in TaskSchema().fields.items():
+        column = table.c[name]
+        sql = getattr(field, "sql", None)
+        columns.append((sql(column) if sql else column).label(name))
+    return tuple(columns)
+
+
+def task_json(row: Sequence[Any]) -> dict[str, Any]:
+    """A row of ``task_columns`` (and possibly more columns after them) as the API's JSON."""
+    return dict(zip(FIELD_NAMES, row))
 
 
 class TaskQueryArgsSchema(ma.Schema):
@@ -169,4 +230,3 @@ class TaskQueryArgsSchema(ma.Schema):
         validate=validate.Range(min=1, max=500),
         metadata={"description": "Tasks per page (1-500)."},
     )
-
