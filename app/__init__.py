@@ -24,7 +24,7 @@ from .errors import register_error_handlers
 from .jsonprovider import JSONProvider
 from .limits import init_limits
 from .logs import configure_logging, init_request_logging
-from .models import db
+from .models import compared_by_autogenerate, db
 from .ops import bp as ops_bp
 from .ops import init_metrics, migrations_head
 from .web import init_browser_support
@@ -147,7 +147,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # registered first, sees the final response.
     init_request_logging(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    migrate.init_app(
+        app,
+        db,
+        directory=MIGRATIONS_DIR,
+        render_as_batch=True,
+        compare_type=True,
+        include_object=compared_by_autogenerate,
+    )
     if app.config["METRICS_ENABLED"]:
         init_metrics(app)
 
@@ -165,12 +172,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_limits(app)
     init_browser_support(app)
 
-    from .tasks import USER_ID_PARAMETER, TaskIdConverter, blp, task_id_param_schema
+    from .tasks import (
+        USER_ID_PARAMETER,
+        TaskIdConverter,
+        blp,
+        register_responses,
+        task_id_param_schema,
+    )
     from .tasks.schemas import TaskUpdateSchema
 
     app.url_map.converters["task_id"] = TaskIdConverter
     # marshmallow cannot say "at least one field"; the document should.
     api.spec.components.schema("TaskUpdate", {"minProperties": 1}, schema=TaskUpdateSchema)
+    register_responses(api.spec)
     api.register_converter(TaskIdConverter, task_id_param_schema)
     api.register_blueprint(blp, parameters=[USER_ID_PARAMETER])
 

@@ -95,3 +95,56 @@ def register_error_handlers(app: Flask) -> None:
     # pool as the server goes away): still the database, still 503.
     app.register_error_handler(psycopg2.OperationalError, _service_unavailable)
     app.register_error_handler(psycopg2.InterfaceError, _service_unavailable)
+
+
+# Every error response the OpenAPI document describes: its component name, and an
+# example as the service sends it.
+ERROR_EXAMPLES: dict[int, tuple[str, str, Any]] = {
+    400: ("BadRequest", "The request body is not valid JSON.", {"json": ["Invalid JSON body."]}),
+    401: ("Unauthorized", DEFAULT_MESSAGES[401], None),
+    403: ("Forbidden", "The token does not grant access to this user's tasks.", None),
+    404: ("NotFound", "Task not found.", None),
+    409: ("Conflict", "A request with this Idempotency-Key is still running; retry shortly.", None),
+    412: (
+        "PreconditionFailed",
+        "The task has changed since the ETag in If-Match; fetch it again.",
+        None,
+    ),
+    413: ("PayloadTooLarge", DEFAULT_MESSAGES[413], None),
+    415: ("UnsupportedMediaType", DEFAULT_MESSAGES[415], None),
+    422: ("ValidationFailed", "Validation failed", {"json": {"title": ["Must not be blank."]}}),
+    429: ("TooManyRequests", "Too many requests: the limit is 300 per 1 minute; retry in 12 s.", None),
+    500: ("InternalError", DEFAULT_MESSAGES[500], None),
+    503: ("ServiceUnavailable", "The database is unavailable; try again shortly.", None),
+}
+_RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "RFC 6750 challenge, e.g. `Bearer realm=\"tasks\", error=\"invalid_token\"`.",
+            "schema": {"type": "string"},
+        }
+    },
+    409: {"Retry-After": _RETRY_AFTER},
+    429: {"Retry-After": _RETRY_AFTER},
+    503: {"Retry-After": _RETRY_AFTER},
+}
+
+
+def error_response_components() -> dict[str, dict[str, Any]]:
+    """The error responses as OpenAPI response components, by name."""
+    components = {}
+    for code, (name, message, errors) in ERROR_EXAMPLES.items():
+        component: dict[str, Any] = {
+            "description": http.HTTPStatus(code).phrase,
+            "content": {
+                "application/json": {
+                    "schema": ErrorSchema,
+                    "example": error_payload(code, message, errors),
+                }
+            },
+        }
+        if code in ERROR_HEADERS:
+            component["headers"] = ERROR_HEADERS[code]
+        components[name] = component
+    return components

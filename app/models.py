@@ -7,16 +7,22 @@ from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
+    Text,
     false,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -28,6 +34,11 @@ MAX_TASK_ID = 2**63 - 1
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
 USER_ID_MAX = 255
+TAG_MAX = 50
+TAGS_MAX = 20
+# Case folding can lengthen a tag ("ß" -> "ss"): room for the longest key.
+TAG_KEY_MAX = 3 * TAG_MAX
+IDEMPOTENCY_KEY_MAX = 255
 
 naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -121,30 +132,110 @@ class User(db.Model):
         return f"<User {self.id!r}>"
 
 
+# Priorities as stored: a rank, so that sorting by priority is an index scan.
+PRIORITIES = ("low", "medium", "high")
+DEFAULT_PRIORITY = PRIORITIES.index("medium")
+# JSON on SQLite (text), JSONB on PostgreSQL.
+JSONList = JSON().with_variant(JSONB(), "postgresql")
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
 
-    id: Mapped[int] = mapped_column(TaskId, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(
         String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE")
     )
+    # Given by the database, never reused: PostgreSQL's sequence; on SQLite the table's
+    # own INTEGER PRIMARY KEY AUTOINCREMENT (migration 0003).
+    id: Mapped[int] = mapped_column(TaskId, autoincrement=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX))
     completed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    priority: Mapped[int] = mapped_column(
+        SmallInteger, default=DEFAULT_PRIORITY, server_default=str(DEFAULT_PRIORITY)
+    )
+    due_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # As sent (trimmed), in order; task_tags holds their case-folded keys for filtering.
+    tags: Mapped[list[str]] = mapped_column(JSONList, default=list, server_default="[]")
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped by every write that changes the task: its ETag.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    # One index per list query: (owner[, status], sort key, id). The id makes the
+    # One index per list order: (owner[, status], sort key, id). The id makes the
     # tie-break part of the index, so a page is an index range scan with no sort;
     # PostgreSQL scans them backwards for order=desc.
     __table_args__ = (
+        PrimaryKeyConstraint("user_id", "id"),
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_title", "user_id", "title", "id"),
         Index("ix_tasks_user_completed_created", "user_id", "completed", "created_at", "id"),
         Index("ix_tasks_user_completed_updated", "user_id", "completed", "updated_at", "id"),
         Index("ix_tasks_user_completed_title", "user_id", "completed", "title", "id"),
+        Index("ix_tasks_user_priority", "user_id", "priority", "id"),
+        # Due dates ascending, nulls last (PostgreSQL's default for ASC)...
+        Index("ix_tasks_user_due", "user_id", "due_date", "id"),
+        # PostgreSQL also has ix_tasks_user_due_desc (due dates descending, nulls still
+        # last) and pg_trgm indexes for q: see NOT_IN_MODELS.
     )
 
     def __repr__(self) -> str:
         return f"<Task {self.id} of {self.user_id!r}>"
+
+
+class TaskTag(db.Model):
+    """A task's tags as case-folded keys: the tag filter is a lookup of this primary key."""
+
+    __tablename__ = "task_tags"
+
+    user_id: Mapped[str] = mapped_column(String(USER_ID_MAX))
+    tag: Mapped[str] = mapped_column(String(TAG_KEY_MAX))
+    task_id: Mapped[int] = mapped_column(TaskId)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "tag", "task_id"),
+        ForeignKeyConstraint(
+            ["user_id", "task_id"], ["tasks.user_id", "tasks.id"], ondelete="CASCADE"
+        ),
+        Index("ix_task_tags_user_task", "user_id", "task_id"),
+    )
+
+
+class IdempotencyKey(db.Model):
+    """A create's Idempotency-Key: claimed by inserting this row (the primary key decides
+    between concurrent duplicates), then holding the first response for replays."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[int | None] = mapped_column(TaskId)
+    response: Mapped[str | None] = mapped_column(Text)  # the first response's body
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "key"),
+        # Expired keys are found in created_at order, a bounded batch at a time.
+        Index("ix_idempotency_keys_created", "created_at"),
+    )
+
+
+# What migration 0003 makes on one database only, left out of the comparison of the
+# models with the database (``flask db check``): on PostgreSQL, indexes SQLite cannot
+# have (NULLS LAST, pg_trgm); on SQLite, the unique key beside its single-column
+# primary key (SQLite numbers only a lone INTEGER PRIMARY KEY).
+NOT_IN_MODELS = frozenset(
+    {"ix_tasks_user_due_desc", "ix_tasks_title_trgm", "ix_tasks_description_trgm", "uq_tasks_user_id_id"}
+)
+
+
+def compared_by_autogenerate(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic's ``include_object``: what the models are compared with."""
+    return name not in NOT_IN_MODELS

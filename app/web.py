@@ -19,6 +19,7 @@ EXPOSED_HEADERS = [
     "X-Pagination",
     "Link",
     "ETag",
+    "Idempotent-Replayed",
     "Location",
     "X-Request-ID",
     "Retry-After",

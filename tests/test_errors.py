@@ -91,8 +91,9 @@ def test_unknown_route_with_token_is_json_404(client: Any, headers: dict[str, st
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PATCH", f"/api/{ALICE}/tasks", {"GET", "POST"}),
-        ("DELETE", f"/api/{ALICE}/tasks", {"GET", "POST"}),
+        # DELETE on the list clears completed tasks ("Beyond the seed").
+        ("PATCH", f"/api/{ALICE}/tasks", {"GET", "POST", "DELETE"}),
+        ("PUT", f"/api/{ALICE}/tasks", {"GET", "POST", "DELETE"}),
         ("POST", f"/api/{ALICE}/tasks/1", {"GET", "PUT", "DELETE"}),
         ("PATCH", f"/api/{ALICE}/tasks/1", {"GET", "PUT", "DELETE"}),
         ("GET", f"/api/{ALICE}/tasks/1/complete", {"PATCH"}),

@@ -27,7 +27,11 @@ TASK_INDEXES = {
     "ix_tasks_user_completed_created": ["user_id", "completed", "created_at", "id"],
     "ix_tasks_user_completed_updated": ["user_id", "completed", "updated_at", "id"],
     "ix_tasks_user_completed_title": ["user_id", "completed", "title", "id"],
+    "ix_tasks_user_priority": ["user_id", "priority", "id"],
+    "ix_tasks_user_due": ["user_id", "due_date", "id"],
 }
+# Made by migration 0003 on PostgreSQL only (NULLS LAST, pg_trgm).
+POSTGRESQL_ONLY_INDEXES = {"ix_tasks_user_due_desc", "ix_tasks_title_trgm", "ix_tasks_description_trgm"}
 
 
 @pytest.fixture
@@ -83,24 +87,37 @@ def _schema_diff(app: Flask) -> list:
     options = app.extensions["migrate"].configure_args
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": options.get("compare_type", True)}
+            conn,
+            opts={
+                "compare_type": options.get("compare_type", True),
+                "include_object": options["include_object"],
+            },
         )
         return compare_metadata(context, db.metadata)
 
 
 def _check_head_schema(app: Flask) -> None:
     inspector = sa.inspect(db.engine)
-    assert {"users", "tasks", "alembic_version"} <= set(inspector.get_table_names())
+    tables = {"users", "tasks", "task_tags", "idempotency_keys", "alembic_version"}
+    assert tables <= set(inspector.get_table_names())
+    postgresql = db.engine.dialect.name == "postgresql"
 
-    indexes = {
-        ix["name"]: ix["column_names"]
-        for ix in inspector.get_indexes("tasks")
-        if ix["name"].startswith("ix_tasks_user_")
-    }
-    assert indexes == TASK_INDEXES
+    indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("tasks")}
+    plain = {name: columns for name, columns in indexes.items() if name in TASK_INDEXES}
+    assert plain == TASK_INDEXES
+    if postgresql:
+        with db.engine.connect() as conn:
+            names = conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'"))
+            assert POSTGRESQL_ONLY_INDEXES <= set(names.scalars())
 
     assert inspector.get_pk_constraint("users")["constrained_columns"] == ["id"]
-    assert inspector.get_pk_constraint("tasks")["constrained_columns"] == ["id"]
+    # Keyed by user on PostgreSQL; SQLite keeps its auto-numbered INTEGER PRIMARY KEY,
+    # with the unique (user_id, id) beside it.
+    task_keys = [inspector.get_pk_constraint("tasks")["constrained_columns"]]
+    task_keys += [uq["column_names"] for uq in inspector.get_unique_constraints("tasks")]
+    assert task_keys == ([["user_id", "id"]] if postgresql else [["id"], ["user_id", "id"]])
+    for table in ("task_tags", "idempotency_keys"):
+        assert inspector.get_pk_constraint(table)["constrained_columns"][0] == "user_id"
     (fk,) = inspector.get_foreign_keys("tasks")
     assert fk["constrained_columns"] == ["user_id"]
     assert (fk["referred_table"], fk["referred_columns"]) == ("users", ["id"])
@@ -108,9 +125,11 @@ def _check_head_schema(app: Flask) -> None:
 
     columns = {c["name"]: c for c in inspector.get_columns("tasks")}
     assert set(columns) == {
-        "id", "user_id", "title", "description", "completed", "created_at", "updated_at"
+        "id", "user_id", "title", "description", "completed", "created_at", "updated_at",
+        "priority", "due_date", "tags", "completed_at", "version",
     }
-    assert {name for name, c in columns.items() if c["nullable"]} == {"description"}
+    nullable = {name for name, c in columns.items() if c["nullable"]}
+    assert nullable == {"description", "due_date", "completed_at"}
 
 
 def _check_cascade(app: Flask) -> None:

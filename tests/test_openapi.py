@@ -159,7 +159,7 @@ def test_every_operation_is_documented(document: dict[str, Any]) -> None:
 def test_list_parameters_are_documented(document: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in _operations(document)[LIST].get("parameters", [])}
     assert set(parameters["status"]["schema"]["enum"]) == {"all", "pending", "completed"}
-    assert set(parameters["sort"]["schema"]["enum"]) == {"created", "updated", "title"}
+    assert set(parameters["sort"]["schema"]["enum"]) == {"created", "updated", "title", "due_date", "priority"}
     assert set(parameters["order"]["schema"]["enum"]) == {"asc", "desc"}
     assert parameters["page"]["schema"]["minimum"] == 1
     assert parameters["page_size"]["schema"]["minimum"] == 1

@@ -19,7 +19,9 @@ from app.models import Task, User, db
 
 TASKS = Task.__table__
 USERS = User.__table__
+# The seed's fields, and those "Beyond the seed" adds to every response.
 TASK_KEYS = {"id", "user_id", "title", "description", "completed", "created_at", "updated_at"}
+TASK_KEYS |= {"priority", "due_date", "tags", "completed_at"}
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 T0_TEXT = "2020-01-01T00:00:00.000000Z"
 LINK_RE = re.compile(r'<([^>]*)>;\s*rel="([^"]+)"')
@@ -204,7 +206,7 @@ INVALID_FIELDS = [
     *[({"title": "ok", "description": d}, "description") for d in ("x" * 1001, 5, "a\x00")],
     *[({"title": "ok", "completed": c}, "completed") for c in ("true", "false", 1, 0, "yes", None)],
     *[({"title": "ok", k: v}, k) for k, v in (("id", 12345), ("user_id", BOB), ("x", None))],
-    *[({"title": "ok", k: T0_TEXT}, k) for k in ("created_at", "updated_at", "due_date")],
+    *[({"title": "ok", k: T0_TEXT}, k) for k in ("created_at", "updated_at", "completed_at")],
     # Raw JSON text: lone surrogates cannot be sent with json= from Python.
     (b'{"title": "a\\ud800"}', "title"),
     (b'{"title": "\\udc00"}', "title"),

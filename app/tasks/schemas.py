@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, case
 
-from ..models import DESCRIPTION_MAX, TITLE_MAX, utc_text
+from ..models import (
+    DEFAULT_PRIORITY,
+    DESCRIPTION_MAX,
+    IDEMPOTENCY_KEY_MAX,
+    PRIORITIES,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    utc_text,
+)
 
 
 def storable_text(value: str) -> None:
@@ -37,15 +47,72 @@ class TrimmedString(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
-class UTCTimestamp(fields.DateTime):
-    """``2026-11-26T17:38:00.123456Z``: UTC, microseconds, ``Z``; documented as date-time."""
+class UTCTimestamp(fields.AwareDateTime):
+    """Written ``2026-11-26T17:38:00.123456Z`` (UTC, microseconds, ``Z``); read as ISO 8601
+    with an explicit offset (``Z`` or ``+02:00``), kept in UTC. Documented as date-time."""
+
+    default_error_messages = {"range": "Must be a date-time that exists in UTC (years 1-9999)."}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="iso", **kwargs)
 
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("range") from None
+
     @staticmethod
     def sql(column: ColumnElement[Any]) -> ColumnElement[Any]:
         return utc_text(column)
+
+
+class Priority(fields.String):
+    """``"low" | "medium" | "high"``, stored as its rank (0, 1, 2) so that it sorts."""
+
+    default_error_messages = {"invalid": f"Must be one of: {', '.join(PRIORITIES)}."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"enum": list(PRIORITIES), **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and value in PRIORITIES:
+            return PRIORITIES.index(value)
+        raise self.make_error("invalid")
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else PRIORITIES[value]
+
+    @staticmethod
+    def sql(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return case(dict(enumerate(PRIORITIES)), value=column)
+
+
+def tag_key(tag: str) -> str:
+    """What makes two tags the same: their case-folded text."""
+    return tag.casefold()
+
+
+class Tags(fields.List):
+    """At most 20 tags, each trimmed and 1-50 characters, unique ignoring case, in order."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            TrimmedString(validate=[validate.Length(min=1, max=TAG_MAX), storable_text]),
+            validate=validate.Length(max=TAGS_MAX),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        tags = super()._deserialize(value, attr, data, **kwargs)
+        seen: set[str] = set()
+        for tag in tags:
+            if tag_key(tag) in seen:
+                raise ma.ValidationError(f"Tags must be unique ignoring case; {tag!r} is repeated.")
+            seen.add(tag_key(tag))
+        return tags
 
 
 class StrictBoolean(fields.Boolean):
@@ -102,6 +169,44 @@ def _completed(**kwargs: Any) -> fields.Field:
     return StrictBoolean(metadata={"description": "JSON true or false.", "example": False}, **kwargs)
 
 
+def _priority(**kwargs: Any) -> fields.Field:
+    return Priority(metadata={"description": "How important the task is.", "example": "high"}, **kwargs)
+
+
+def _due_date(**kwargs: Any) -> fields.Field:
+    return UTCTimestamp(
+        allow_none=True,
+        metadata={
+            "description": "When the task is due, or null. Sent as ISO 8601 with an offset "
+            "(`Z` or `+02:00`); returned in UTC.",
+            "example": "2026-12-24T17:00:00.000000Z",
+        },
+        **kwargs,
+    )
+
+
+def _tags(**kwargs: Any) -> fields.Field:
+    return Tags(
+        metadata={
+            "description": "At most 20 labels, each 1-50 characters once trimmed, unique "
+            "ignoring case; kept in the order sent.",
+            "example": ["home", "errands"],
+        },
+        **kwargs,
+    )
+
+
+def _completed_at(**kwargs: Any) -> fields.Field:
+    return UTCTimestamp(
+        allow_none=True,
+        metadata={
+            "description": "When the task was completed; null while it is not.",
+            "example": None,
+        },
+        **kwargs,
+    )
+
+
 def _created_at(**kwargs: Any) -> fields.Field:
     return UTCTimestamp(
         metadata={"description": "UTC, ISO 8601.", "example": "2026-11-26T17:38:00.123456Z"},
@@ -134,6 +239,10 @@ TASK_FIELDS: Sequence[TaskField] = (
     TaskField("title", _title, {"required": True}),
     TaskField("description", _description, {"load_default": None}),
     TaskField("completed", _completed, {"load_default": False}),
+    TaskField("priority", _priority, {"load_default": DEFAULT_PRIORITY}),
+    TaskField("due_date", _due_date, {"load_default": None}),
+    TaskField("tags", _tags, {"load_default": list}),
+    TaskField("completed_at", _completed_at),
     TaskField("created_at", _created_at),
     TaskField("updated_at", _updated_at),
 )
@@ -187,8 +296,8 @@ def task_json(row: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(FIELD_NAMES, row))
 
 
-class TaskQueryArgsSchema(ma.Schema):
-    """Filter, sort and page the list."""
+class SingleValuedQuery(ma.Schema):
+    """Query parameters that are not lists may be given once."""
 
     @ma.pre_load
     def _one_value_each(self, data: Any, **kwargs: Any) -> Any:
@@ -198,12 +307,16 @@ class TaskQueryArgsSchema(ma.Schema):
         if multi is not None and hasattr(multi, "getlist"):
             errors = {
                 name: ["Give this parameter only once."]
-                for name in self.fields
-                if len(multi.getlist(name)) > 1
+                for name, field in self.fields.items()
+                if not isinstance(field, fields.List) and len(multi.getlist(name)) > 1
             }
             if errors:
                 raise ma.ValidationError(errors)
         return data
+
+
+class TaskQueryArgsSchema(SingleValuedQuery):
+    """Filter, sort and page the list."""
 
     status = fields.String(
         load_default="all",
@@ -212,8 +325,11 @@ class TaskQueryArgsSchema(ma.Schema):
     )
     sort = fields.String(
         load_default="created",
-        validate=validate.OneOf(["created", "updated", "title"]),
-        metadata={"description": "Sort key; ties are broken by id."},
+        validate=validate.OneOf(["created", "updated", "title", "due_date", "priority"]),
+        metadata={
+            "description": "Sort key; ties are broken by id. Tasks without a due date come "
+            "last in both orders; `priority` descending is high, medium, low."
+        },
     )
     order = fields.String(
         load_default="desc",
@@ -229,4 +345,93 @@ class TaskQueryArgsSchema(ma.Schema):
         load_default=100,
         validate=validate.Range(min=1, max=500),
         metadata={"description": "Tasks per page (1-500)."},
+    )
+    q = fields.String(
+        validate=[validate.Length(min=1, max=200), storable_text],
+        metadata={
+            "description": "Tasks whose title or description contains this text, ignoring "
+            "case; `%`, `_` and `\\` are plain characters.",
+            "example": "milk",
+        },
+    )
+    priority = fields.List(
+        Priority(),
+        metadata={"description": "Repeatable: tasks with any of these priorities."},
+    )
+    tag = fields.List(
+        TrimmedString(validate=[validate.Length(min=1, max=TAG_MAX), storable_text]),
+        metadata={"description": "Repeatable: tasks having every one of these tags, ignoring case."},
+    )
+    due_before = UTCTimestamp(
+        metadata={"description": "Tasks due strictly before this moment (ISO 8601 with an offset)."}
+    )
+    due_after = UTCTimestamp(
+        metadata={"description": "Tasks due at or after this moment (ISO 8601 with an offset)."}
+    )
+    overdue = fields.Boolean(
+        truthy={"true"},
+        falsy={"false"},
+        metadata={
+            "description": "`true`: not completed and due before now; `false`: all the others."
+        },
+    )
+    updated_since = UTCTimestamp(
+        metadata={
+            "description": "Tasks updated at or after this moment (ISO 8601 with an offset), "
+            "for a frontend that polls for changes."
+        }
+    )
+
+
+class ClearCompletedArgsSchema(SingleValuedQuery):
+    """``DELETE /tasks?status=completed``: that exact filter and nothing else."""
+
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["completed"]),
+        metadata={"description": "Must be `completed`: only completed tasks can be cleared."},
+    )
+
+
+class IdempotencyKeySchema(ma.Schema):
+    """The create's optional ``Idempotency-Key`` header."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=[
+            validate.Length(min=1, max=IDEMPOTENCY_KEY_MAX),
+            validate.Regexp(r"[\x20-\x7e]*\Z", error="Must be printable ASCII characters."),
+        ],
+        metadata={
+            "description": "1-255 printable ASCII characters chosen by the client, e.g. a "
+            "UUID: the same key with the same body within 24 hours answers the first "
+            "response again instead of creating another task.",
+            "example": "5f0c6a4e-1d2b-4c8e-9f3a-7b6d5e4c3b2a",
+        },
+    )
+
+
+class IfNoneMatchSchema(ma.Schema):
+    """A read's optional ``If-None-Match`` header."""
+
+    if_none_match = fields.String(
+        data_key="If-None-Match",
+        metadata={
+            "description": "ETags the client holds (comma-separated, or `*`): if the current "
+            "one is among them the answer is 304 with no body.",
+            "example": '"3.6c1b2f0e"',
+        },
+    )
+
+
+class IfMatchSchema(ma.Schema):
+    """A write's optional ``If-Match`` header."""
+
+    if_match = fields.String(
+        data_key="If-Match",
+        metadata={
+            "description": "Change the task only if its current ETag is one of these "
+            "(comma-separated, or `*` for any): otherwise 412 and nothing changes.",
+            "example": '"3.6c1b2f0e"',
+        },
     )
