@@ -8,6 +8,7 @@ is configured), so a token can never pick its own key or algorithm.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
@@ -131,7 +132,7 @@ class JWKSCache:
         *,
         lifespan: float = 300,
         timeout: float = 3,
-        min_refresh: float = 5,
+        min_refresh: float = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
@@ -250,7 +251,7 @@ class JWKSVerifier:
         # jku, x5u, x5c and jwk headers are never consulted: keys come only from our JWKS URL.
         found = self.cache.get(kid)
         if found is None:
-            raise jwt.InvalidTokenError("no key for this kid")
+            raise UnknownKeyError("no key for this kid")
         key, data = found
         kty, curves = KEY_TYPES[alg]
         if data.get("kty") != kty or (curves is not None and data.get("crv") not in curves):
@@ -294,8 +295,43 @@ def decode_with_policy(
         value = claims.get(name)
         # RFC 7519 NumericDate: a JSON number. PyJWT would accept "1790000000" too.
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise jwt.InvalidTokenError(f"{name} must be a number")
+            raise NotANumberError(name)
     return claims
+
+
+class UnknownKeyError(jwt.InvalidTokenError):
+    """No key of the JWKS has the token's kid."""
+
+
+class NotANumberError(jwt.InvalidTokenError):
+    """A time claim (exp, nbf, iat) that is not a JSON number."""
+
+    def __init__(self, claim: str) -> None:
+        super().__init__(claim)
+        self.claim = claim
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    for name in names:
+        if names.count(name) > 1:
+            # ASCII only, no quotes: the message goes into WWW-Authenticate too.
+            raise TokenError(
+                f"The token repeats {name.encode('ascii', 'replace').decode()!s:.40}; "
+                "each claim and header parameter may appear once (RFC 8725)."
+            )
+    return dict(pairs)
+
+
+def reject_repeated_names(token: str) -> None:
+    """RFC 8725 (3.x): a JWT whose header or claims repeat a name is refused. JSON parsers
+    (PyJWT's included) keep the last value, so a signed token could say two things."""
+    for part in token.split(".")[:2]:
+        try:
+            text = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+            json.loads(text, object_pairs_hook=_unique_names)
+        except (ValueError, RecursionError):
+            continue  # malformed: PyJWT says so with its own error
 
 
 class TokenAuthority:
@@ -374,23 +410,51 @@ class TokenAuthority:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise TokenError("The token is malformed.") from None
+            raise TokenError(
+                "The token is malformed: a JWT is three base64url parts joined by dots."
+            ) from None
+        reject_repeated_names(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg.lower() == "none":
-            raise TokenError("The token's algorithm is not accepted.")
+            raise TokenError("The token's algorithm (alg) is missing or not accepted.")
         verifier = self._secret if alg.upper().startswith("HS") else self._jwks
         if verifier is None:
-            raise TokenError("The token's algorithm is not accepted.")
+            method = "shared secret" if alg.upper().startswith("HS") else "JWKS"
+            raise TokenError(f"The token's algorithm is not accepted: no {method} is configured.")
         stamp = verifier.stamp()
         try:
             claims = verifier.verify(token, header)
-        except jwt.ExpiredSignatureError:
-            raise TokenError("The token has expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenError("The token is not valid yet.") from None
-        except jwt.PyJWTError:
-            raise TokenError("The token is invalid.") from None
+        except jwt.PyJWTError as exc:
+            raise TokenError(_explain(exc)) from None
         return _identity(claims), float(claims["exp"]), verifier, stamp
+
+
+def _explain(exc: jwt.PyJWTError) -> str:
+    """Why a token was refused, in words that say the fix and reveal no key or secret.
+    ASCII without double quotes: the sentence is also the WWW-Authenticate description."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "The token has expired."
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "The token is not valid yet (its nbf or iat is in the future): check clocks."
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"The token has no {exc.claim} claim, which is required."
+    if isinstance(exc, NotANumberError):
+        return f"The token's {exc.claim} claim must be a number of seconds since 1970."
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "The token's iss claim is not the issuer this service expects."
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "The token's aud claim is not the audience this service expects."
+    if isinstance(exc, jwt.exceptions.InvalidSubjectError):
+        return "The token's sub claim must be a string: the user id."
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "The token's signature does not verify with this service's keys."
+    if isinstance(exc, UnknownKeyError):
+        return "The token's key (kid) is not in the auth server's key set."
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "The token's algorithm (alg) is not accepted for its key."
+    if isinstance(exc, jwt.DecodeError):
+        return "The token is malformed: a JWT is three base64url parts joined by dots."
+    return "The token is invalid."
 
 
 def _clean_text(value: Any, max_length: int) -> str | None:
@@ -402,7 +466,9 @@ def _clean_text(value: Any, max_length: int) -> str | None:
 def _identity(claims: Mapping[str, Any]) -> Identity:
     user_id = _clean_text(claims.get("sub"), USER_ID_MAX)
     if user_id is None:
-        raise TokenError("The token's subject is not a valid user id.")
+        raise TokenError(
+            "The token's sub claim must be a user id: 1-255 characters, no control characters."
+        )
     return Identity(
         user_id=user_id,
         email=_clean_text(claims.get("email"), 320),
@@ -418,12 +484,24 @@ def _unauthorized(message: str, *, invalid: bool) -> None:
     abort(401, message=message, headers={"WWW-Authenticate": challenge})
 
 
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+NO_TOKEN = "A bearer token is required: send the header Authorization: Bearer <token>."
+
+
+def bearer_token() -> str:
+    """The token of ``Authorization: Bearer <token>``; 401 saying what is wrong otherwise."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        _unauthorized(NO_TOKEN, invalid=False)
+    scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
+        _unauthorized(
+            "The Authorization header must be Bearer <token>: the word Bearer, a space, "
+            "then the token.",
+            invalid=False,
+        )
+    if not token.strip():
+        _unauthorized("The Authorization header has no token after Bearer.", invalid=False)
+    return token.strip()
 
 
 def auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -437,11 +515,9 @@ def auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         token = bearer_token()
-        if token is None:
-            _unauthorized("A bearer token is required.", invalid=False)
         authority: TokenAuthority = current_app.extensions[EXTENSION_KEY]
         try:
-            identity = authority.authenticate(token)  # type: ignore[arg-type]
+            identity = authority.authenticate(token)
         except TokenError as exc:
             _unauthorized(str(exc), invalid=True)
         g.identity = identity

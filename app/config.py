@@ -85,7 +85,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWT_JWKS_ALGORITHMS": _list(env, "JWT_JWKS_ALGORITHMS", DEFAULT_JWKS_ALGORITHMS),
         "JWKS_CACHE_SECONDS": _int(env, "JWKS_CACHE_SECONDS", 300),
         "JWKS_TIMEOUT_SECONDS": _int(env, "JWKS_TIMEOUT_SECONDS", 3),
-        "JWKS_MIN_REFRESH_SECONDS": _int(env, "JWKS_MIN_REFRESH_SECONDS", 5),
+        "JWKS_MIN_REFRESH_SECONDS": _int(env, "JWKS_MIN_REFRESH_SECONDS", 1),
         # No origin unless configured (the local quickstart's .env sets http://localhost:3000).
         "CORS_ORIGINS": _list(env, "CORS_ORIGINS", []),
         "CORS_MAX_AGE": _int(env, "CORS_MAX_AGE", 600),
