@@ -14,6 +14,19 @@ from pathlib import Path
 from conftest import require
 
 NPM_CI_TIMEOUT = 300  # seconds; only the first run downloads anything
+# @redocly/cli 2.x refuses older versions (engines: >=20.19 on the 20 line), and Debian
+# bookworm's own nodejs package is 18: CI needs NodeSource's (or a newer Debian's) Node.
+MIN_NODE = (20, 19)
+
+
+def _node_version(node: str) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+        return tuple(int(part) for part in out.lstrip("v").split(".")[:2])
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
 
 
 def require_node(purpose: str) -> tuple[str, str]:
@@ -22,6 +35,13 @@ def require_node(purpose: str) -> tuple[str, str]:
     require(node is not None, f"Node.js is not installed: {purpose} needs it")
     require(npm is not None, f"npm is not installed: {purpose} needs it")
     assert node is not None and npm is not None
+    version = _node_version(node)
+    wanted = ".".join(map(str, MIN_NODE))
+    require(
+        version is not None and version >= MIN_NODE,
+        f"Node.js {wanted} or newer is needed for {purpose}; {node} is "
+        f"{'.'.join(map(str, version)) if version else 'not runnable'}",
+    )
     return node, npm
 
 
