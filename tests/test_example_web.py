@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 import requests
-
-from app.auth import create_token
 from conftest import require
 from nodejs import node_env, npm_ci, require_node
+
+from app.auth import create_token
 
 try:
     from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
@@ -220,7 +220,9 @@ class Watcher:
         def on_response(response: Any) -> None:
             url = response.url
             if url.startswith(prefix) and response.request.method != "OPTIONS":
-                self.api_calls.append((response.request.method, url[len(prefix) :], response.status))
+                self.api_calls.append(
+                    (response.request.method, url[len(prefix) :], response.status)
+                )
 
         def on_request(request: Any) -> None:
             if request.url.startswith(example.auth + "/api/auth/token"):
@@ -263,7 +265,9 @@ def _add(page: Page, title: str, description: str = "") -> None:
 
 
 def _task(page: Page, title: str) -> Any:
-    return page.locator("li.task").filter(has=page.locator(".title", has_text=re.compile(f"^{title}$")))
+    return page.locator("li.task").filter(
+        has=page.locator(".title", has_text=re.compile(f"^{re.escape(title)}$"))
+    )
 
 
 def _expect_titles(page: Page, titles: list[str]) -> None:
@@ -278,7 +282,9 @@ def test_example_page_end_to_end(example: Example, browser: Browser) -> None:
     # The API trusts Better Auth's JWKS only: a token signed with a shared secret is refused.
     forged = create_token("a-secret-the-example-api-does-not-have-0123456789", "someone")
     resp = requests.get(
-        f"{example.api}/api/someone/tasks", headers={"Authorization": f"Bearer {forged}"}, timeout=10
+        f"{example.api}/api/someone/tasks",
+        headers={"Authorization": f"Bearer {forged}"},
+        timeout=10,
     )
     assert resp.status_code == 401, resp.text
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import ALICE, TEST_SECRET
 from flask import Flask
+from nodejs import node_env, npm_ci, require_node
 from werkzeug.serving import make_server
 
 from app.auth import create_token
-from conftest import ALICE, TEST_SECRET
-from nodejs import node_env, npm_ci, require_node
 
 pytestmark = pytest.mark.slow
 
