@@ -275,7 +275,9 @@ def _expect_titles(page: Page, titles: list[str]) -> None:
     expect(page.locator("li.task .title")).to_have_text(titles)
 
 
-def test_example_page_end_to_end(example: Example, browser: Browser) -> None:
+def test_example_page_end_to_end(
+    example: Example, browser: Browser, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = secrets.token_hex(4)
     ada_email, grace_email = f"ada-{run}@example.com", f"grace-{run}@example.com"
 
@@ -356,7 +358,8 @@ def test_example_page_end_to_end(example: Example, browser: Browser) -> None:
     shot = SCREENSHOTS / "example-web.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 0
-    print(f"\nscreenshot of the example page: {shot}")
+    with capsys.disabled():  # shown in every run's output, CI's included
+        print(f"\nscreenshot of the example page: {shot}")
 
     # -- sign out, sign in again --
     page.get_by_role("button", name="Sign out").click()
