@@ -1,0 +1,285 @@
+// What a TypeScript frontend does with the Tasks API, written the way a frontend
+// developer writes it: types generated from the live /openapi.json by openapi-typescript
+// (./schema.d.ts), calls made through openapi-fetch, compiled with tsc --strict.
+//
+// It proves two things:
+//   1. at compile time, that the generated types are exact (tsc fails otherwise): a create
+//      needs only a title, `id` is a number, enums are unions, nullable fields are nullable,
+//      repeatable query parameters are arrays, error bodies have the error shape;
+//   2. at run time, against a live server, that the service answers what the types say.
+//
+// Run: API_URL=http://127.0.0.1:8000 USER_ID=alice TOKEN=<jwt for alice> node out/client-check.js
+// Use a throwaway user: it creates tasks, and clears that user's completed tasks at the end.
+// Exit status 0 when every check passed; otherwise 1, with what went wrong on stderr.
+import createClient from "openapi-fetch";
+
+import type { components, paths } from "./schema.js";
+
+type Task = components["schemas"]["Task"];
+type ApiError = components["schemas"]["Error"];
+type PaginationMetadata = components["schemas"]["PaginationMetadata"];
+type Priority = Task["priority"];
+
+const API_URL = process.env.API_URL;
+const USER_ID = process.env.USER_ID;
+const TOKEN = process.env.TOKEN;
+if (!API_URL || !USER_ID || !TOKEN) {
+  console.error("set API_URL, USER_ID and TOKEN (a JWT whose sub is USER_ID)");
+  process.exit(2);
+}
+
+const client = createClient<paths>({
+  baseUrl: API_URL,
+  headers: { Authorization: `Bearer ${TOKEN}` },
+});
+
+// --------------------------------------------------------------------------- checking
+
+class CheckFailed extends Error {}
+
+let step = "start";
+let checks = 0;
+
+function describe(value: unknown): string {
+  if (value instanceof Response) {
+    const headers = [...value.headers].map(([k, v]) => `${k}: ${v}`).join("; ");
+    return `HTTP ${value.status} (${headers})`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Stop with a message naming the step and what was seen. */
+function check(condition: boolean, what: string, ...seen: unknown[]): asserts condition {
+  checks += 1;
+  if (!condition) {
+    throw new CheckFailed(`${step}: ${what}\n  seen: ${seen.map(describe).join("\n        ")}`);
+  }
+}
+
+function header(response: Response, name: string): string {
+  const value = response.headers.get(name);
+  check(value !== null, `response has a ${name} header`, response);
+  return value;
+}
+
+const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+const path = { user_id: USER_ID };
+const taskPath = (task: Task) => ({ user_id: USER_ID, task_id: task.id });
+
+// --------------------------------------------------------------------------- the program
+
+async function main(): Promise<void> {
+  step = "create with only a title";
+  const milk = await client.POST("/api/{user_id}/tasks", {
+    params: { path },
+    body: { title: "  Buy milk  " },
+  });
+  check(milk.response.status === 201, "201 Created", milk.response, milk.error);
+  check(milk.data !== undefined, "a task in the body", milk.error);
+  const milkId: number = milk.data.id; // a number, not number | undefined
+  check(Number.isSafeInteger(milkId) && milkId > 0, "id is a positive integer", milk.data);
+  check(milk.data.title === "Buy milk", "title trimmed", milk.data);
+  check(milk.data.user_id === USER_ID, "user_id is the token's subject", milk.data);
+  check(milk.data.description === null, "description defaults to null", milk.data);
+  check(milk.data.completed === false, "completed defaults to false", milk.data);
+  const defaultPriority: Priority = "medium";
+  check(milk.data.priority === defaultPriority, "priority defaults to medium", milk.data);
+  check(milk.data.due_date === null, "due_date defaults to null", milk.data);
+  check(Array.isArray(milk.data.tags) && milk.data.tags.length === 0, "tags default to []", milk.data);
+  check(milk.data.completed_at === null, "completed_at is null", milk.data);
+  check(milk.data.created_at === milk.data.updated_at, "created_at = updated_at", milk.data);
+  const location = header(milk.response, "Location");
+  check(new URL(location, API_URL).pathname === `/api/${USER_ID}/tasks/${milkId}`, "Location", location);
+  const milkEtag = header(milk.response, "ETag");
+
+  step = "create with a due date, tags and a priority";
+  const tag = `check-${RUN}`;
+  const rent = await client.POST("/api/{user_id}/tasks", {
+    params: { path },
+    body: {
+      title: "Pay rent",
+      description: "Transfer before the 1st",
+      priority: "high",
+      due_date: "2026-12-01T09:00:00+02:00",
+      tags: ["Home", tag],
+    },
+  });
+  check(rent.response.status === 201 && rent.data !== undefined, "201 with the task", rent.response, rent.error);
+  const rentTask: Task = rent.data;
+  check(rentTask.priority === "high", "priority as sent", rentTask);
+  check(rentTask.due_date !== null, "due_date kept", rentTask);
+  const due: string = rentTask.due_date; // narrowed from string | null
+  check(Date.parse(due) === Date.parse("2026-12-01T07:00:00Z") && due.endsWith("Z"), "due_date in UTC", due);
+  check(JSON.stringify(rentTask.tags) === JSON.stringify(["Home", tag]), "tags kept in order", rentTask);
+
+  const plants = await client.POST("/api/{user_id}/tasks", {
+    params: { path },
+    body: { title: "Water plants", priority: "low", due_date: "2026-11-28T08:00:00Z", tags: [tag] },
+  });
+  check(plants.data !== undefined, "third task created", plants.response, plants.error);
+  const plantsTask: Task = plants.data;
+
+  step = "create with an Idempotency-Key, twice";
+  const key = `client-check-${RUN}`;
+  const first = await client.POST("/api/{user_id}/tasks", {
+    params: { path, header: { "Idempotency-Key": key } },
+    body: { title: "Only once" },
+  });
+  const again = await client.POST("/api/{user_id}/tasks", {
+    params: { path, header: { "Idempotency-Key": key } },
+    body: { title: "Only once" },
+  });
+  check(first.response.status === 201 && first.data !== undefined, "first: 201", first.response, first.error);
+  check(again.response.status === 201 && again.data !== undefined, "replay: 201", again.response, again.error);
+  check(again.data.id === first.data.id, "the replay returns the same task", first.data, again.data);
+  check(again.response.headers.get("Idempotent-Replayed") === "true", "Idempotent-Replayed: true", again.response);
+
+  step = "update one field (PUT)";
+  const renamed = await client.PUT("/api/{user_id}/tasks/{task_id}", {
+    params: { path: taskPath(milk.data), header: { "If-Match": milkEtag } },
+    body: { title: "Buy oat milk" },
+  });
+  check(renamed.response.status === 200 && renamed.data !== undefined, "200 with the task", renamed.response, renamed.error);
+  check(renamed.data.title === "Buy oat milk", "title changed", renamed.data);
+  check(renamed.data.priority === "medium" && renamed.data.description === null, "other fields kept", renamed.data);
+  const renamedEtag = header(renamed.response, "ETag");
+  check(renamedEtag !== milkEtag, "a new ETag after the write", milkEtag, renamedEtag);
+
+  step = "a stale If-Match is a typed 412";
+  const stale = await client.PUT("/api/{user_id}/tasks/{task_id}", {
+    params: { path: taskPath(milk.data), header: { "If-Match": milkEtag } },
+    body: { title: "Lost update" },
+  });
+  check(stale.data === undefined && stale.error !== undefined, "an error, not data", stale.response, stale.data);
+  const conflict: ApiError = stale.error;
+  check(stale.response.status === 412 && conflict.code === 412, "412", stale.response, conflict);
+  check(typeof conflict.message === "string" && conflict.message.length > 0, "a message", conflict);
+  const unchanged = await client.GET("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(milk.data) } });
+  check(unchanged.data?.title === "Buy oat milk", "nothing changed", unchanged.data, unchanged.error);
+
+  step = "toggle";
+  const toggled = await client.PATCH("/api/{user_id}/tasks/{task_id}/complete", {
+    params: { path: taskPath(milk.data) },
+  });
+  check(toggled.response.status === 200 && toggled.data !== undefined, "200", toggled.response, toggled.error);
+  check(toggled.data.completed === true && toggled.data.completed_at !== null, "completed, with completed_at", toggled.data);
+  const reopened = await client.PATCH("/api/{user_id}/tasks/{task_id}/complete", {
+    params: { path: taskPath(plantsTask) },
+    body: { completed: false },
+  });
+  check(reopened.data?.completed === false && reopened.data.completed_at === null, "explicit false", reopened.data, reopened.error);
+
+  step = "list with typed filters, sorted by due date";
+  const listed = await client.GET("/api/{user_id}/tasks", {
+    params: {
+      path,
+      query: { status: "pending", sort: "due_date", order: "asc", tag: [tag.toUpperCase()], page: 1, page_size: 10 },
+    },
+  });
+  check(listed.response.status === 200 && listed.data !== undefined, "200 with a list", listed.response, listed.error);
+  const titles = listed.data.map((task: Task) => task.title);
+  check(JSON.stringify(titles) === JSON.stringify(["Water plants", "Pay rent"]), "filtered and sorted", titles);
+  const pagination = JSON.parse(header(listed.response, "X-Pagination")) as PaginationMetadata;
+  check(pagination.total === 2 && pagination.page === 1, "X-Pagination total and page", pagination);
+  check(pagination.total_pages === 1 && pagination.last_page === 1, "X-Pagination pages", pagination);
+  check(pagination.next_page === undefined, "no next page", pagination);
+
+  const urgent = await client.GET("/api/{user_id}/tasks", {
+    params: { path, query: { tag: [tag], priority: ["high", "medium"], sort: "priority" } },
+  });
+  check(urgent.data?.length === 1 && urgent.data[0]?.id === rentTask.id, "priority filter", urgent.data, urgent.error);
+
+  step = "a list's ETag and If-None-Match: 304";
+  const listEtag = header(listed.response, "ETag");
+  const notModified = await client.GET("/api/{user_id}/tasks", {
+    params: {
+      path,
+      query: { status: "pending", sort: "due_date", order: "asc", tag: [tag.toUpperCase()], page: 1, page_size: 10 },
+      header: { "If-None-Match": listEtag },
+    },
+  });
+  check(notModified.response.status === 304, "304 Not Modified", notModified.response);
+
+  step = "a typed 422";
+  const invalid = await client.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "   " } });
+  check(invalid.response.status === 422 && invalid.error !== undefined, "422", invalid.response, invalid.data);
+  const problem: ApiError = invalid.error;
+  const where = problem.errors?.["json"];
+  check(typeof where === "object" && where !== null && "title" in where, "errors.json.title", problem);
+
+  step = "delete (with If-Match)";
+  const current = await client.GET("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(rentTask) } });
+  check(current.data !== undefined, "get the task", current.response, current.error);
+  const deleted = await client.DELETE("/api/{user_id}/tasks/{task_id}", {
+    params: { path: taskPath(rentTask), header: { "If-Match": header(current.response, "ETag") } },
+  });
+  check(deleted.response.status === 204, "204 No Content", deleted.response, deleted.error);
+  const gone = await client.GET("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(rentTask) } });
+  check(gone.response.status === 404 && gone.error?.code === 404, "then 404", gone.response, gone.error);
+
+  step = "clear completed";
+  const cleared = await client.DELETE("/api/{user_id}/tasks", {
+    params: { path, query: { status: "completed" } },
+  });
+  check(cleared.response.status === 200 && cleared.data !== undefined, "200", cleared.response, cleared.error);
+  const count: number = cleared.data.deleted;
+  check(count >= 1, "the completed task is gone", cleared.data);
+  const left = await client.GET("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(milk.data) } });
+  check(left.response.status === 404, "the completed task is gone", left.response);
+
+  for (const task of [plantsTask, first.data]) {
+    await client.DELETE("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(task) } });
+  }
+}
+
+// --------------------------------------------------------------------------- compile time only
+// Never called: tsc must reject each line marked @ts-expect-error. If the generated types
+// were looser (a plain string for an enum, a field that can be null typed as never null,
+// a single value where the API takes a list), the marker itself becomes the error.
+export async function typeExpectations(): Promise<void> {
+  // @ts-expect-error a title is required
+  await client.POST("/api/{user_id}/tasks", { params: { path }, body: {} });
+  // @ts-expect-error priority is one of low | medium | high
+  await client.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "x", priority: "urgent" } });
+  // @ts-expect-error tags is a list of strings
+  await client.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "x", tags: "home" } });
+  // @ts-expect-error status is all | pending | completed
+  await client.GET("/api/{user_id}/tasks", { params: { path, query: { status: "done" } } });
+  // @ts-expect-error sort is an enum
+  await client.GET("/api/{user_id}/tasks", { params: { path, query: { sort: "random" } } });
+  // @ts-expect-error tag is repeatable: a list
+  await client.GET("/api/{user_id}/tasks", { params: { path, query: { tag: "home" } } });
+  // @ts-expect-error task_id is a number
+  await client.GET("/api/{user_id}/tasks/{task_id}", { params: { path: { user_id: "u", task_id: "1" } } });
+
+  const { data } = await client.GET("/api/{user_id}/tasks/{task_id}", {
+    params: { path: { user_id: "u", task_id: 1 } },
+  });
+  if (data === undefined) return;
+  // @ts-expect-error description can be null
+  data.description.trim();
+  // @ts-expect-error due_date can be null
+  data.due_date.trim();
+  // @ts-expect-error completed_at can be null
+  data.completed_at.trim();
+  // @ts-expect-error id is read-only
+  data.id = 2;
+  const always: [number, string, string, boolean, Priority, string[], string, string] = [
+    data.id, data.user_id, data.title, data.completed, data.priority, data.tags, data.created_at, data.updated_at,
+  ];
+  void always;
+}
+
+main().then(
+  () => {
+    console.log(`client-check: ${checks} checks passed against ${API_URL}`);
+  },
+  (error: unknown) => {
+    if (error instanceof CheckFailed) {
+      console.error(`client-check FAILED after ${checks} checks\n${error.message}`);
+    } else {
+      console.error(`client-check FAILED at "${step}" with an exception:`, error);
+    }
+    process.exitCode = 1;
+  },
+);
