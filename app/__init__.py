@@ -62,6 +62,8 @@ def _api_settings() -> dict[str, Any]:
         "OPENAPI_SWAGGER_UI_URL": "/static/swagger-ui/",
         "API_SPEC_OPTIONS": {
             "info": {"description": API_DESCRIPTION},
+            # Relative: the API is wherever this document was fetched from.
+            "servers": [{"url": "/", "description": "This service"}],
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {
@@ -115,6 +117,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then the environment, then ``test_config``."""
     app = Flask(__name__, instance_relative_config=True)
     app.json = JSONProvider(app)
+    # "//" in a path is a 404 like any unknown path, not a redirect built from the Host header.
+    app.url_map.merge_slashes = False
     app.config.update(
         MAX_CONTENT_LENGTH=64 * 1024,
         SQLALCHEMY_ENGINE_OPTIONS={},

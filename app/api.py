@@ -26,7 +26,7 @@ class JSONBodyParser(FlaskParser):
     """
 
     def load_json(self, req: flask.Request, schema: ma.Schema) -> Any:
-        body = req.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH
+        body = read_body(req)
         if not body:
             return core.missing
         if not req.is_json:
@@ -35,6 +35,29 @@ class JSONBodyParser(FlaskParser):
             return json.loads(body)
         except (ValueError, RecursionError):
             abort(400, message="The request body is not valid JSON.", errors={"json": ["Invalid JSON body."]})
+
+
+def read_body(req: flask.Request) -> bytes:
+    """The whole request body, or the error that says why not: 413 past
+    MAX_CONTENT_LENGTH (chunked bodies too), 400 for malformed chunked framing or a body
+    that ended before its Content-Length."""
+    try:
+        body = req.get_data(cache=True)
+    except HTTPException:
+        raise
+    except Exception:  # the server's reader: bad chunk sizes, missing terminators...
+        abort(400, message="The request body could not be read: its chunked framing is malformed.")
+    limit = flask.current_app.config["MAX_CONTENT_LENGTH"]
+    if req.content_length is None and len(body) >= limit:
+        # werkzeug stops reading a chunked body at the limit without saying it was cut.
+        abort(413)
+    if req.content_length is not None and len(body) < req.content_length:
+        abort(
+            400,
+            message=f"The request body ended after {len(body)} of the {req.content_length} "
+            "bytes its Content-Length announced.",
+        )
+    return body
 
 
 class Blueprint(BaseBlueprint):
@@ -57,4 +80,21 @@ class Api(BaseApi):
         if code == 500:
             message = None  # details only in the log
             errors = None
+        if code == 404 and message is None:
+            message = (
+                "No such route. The routes are /api/{user_id}/tasks, "
+                "/api/{user_id}/tasks/{task_id} and /api/{user_id}/tasks/{task_id}/complete "
+                "(see /docs)."
+            )
+        if code == 405 and message is None:
+            message = method_not_allowed_message(headers.get("Allow", ""))
         return error_payload(code, message, errors), code, headers
+
+
+def method_not_allowed_message(allow: str) -> str:
+    """Name the methods the route allows, and the toggle route to a PATCH on a task."""
+    allowed = [m.strip() for m in allow.split(",") if m.strip() not in ("", "HEAD", "OPTIONS")]
+    message = f"{flask.request.method} is not allowed here; this route allows {', '.join(allowed)}."
+    if flask.request.method == "PATCH" and "PUT" in allowed:
+        message += " To complete or reopen a task, PATCH its /complete route."
+    return message

@@ -11,7 +11,7 @@ from typing import Any
 
 import marshmallow as ma
 import psycopg2
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from marshmallow import fields
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -85,7 +85,28 @@ def _service_unavailable(exc: SQLAlchemyError) -> Response:
     )
 
 
+# Unread body a 413 reads and discards, so that the connection can serve the next
+# request (gunicorn would otherwise drop it without saying Connection: close).
+DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+def drain_refused_body(response: Response) -> Response:
+    if response.status_code == 413:
+        stream = request.environ.get("wsgi.input")
+        drained = 0
+        try:
+            while stream is not None and drained < DRAIN_LIMIT:
+                chunk = stream.read(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except Exception:  # noqa: S110 - a body that cannot be read is not ours to drain
+            pass
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.after_request(drain_refused_body)
     # Lost connections, timeouts, "database is locked": transient, so 503 + Retry-After.
     app.register_error_handler(OperationalError, _service_unavailable)
     app.register_error_handler(InterfaceError, _service_unavailable)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 
 from flask import Flask, Response, request
 from flask_cors import CORS
+
+log = logging.getLogger(__name__)
 
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
 EXPOSED_HEADERS = [
@@ -74,6 +77,25 @@ def init_browser_support(app: Flask) -> None:
         vary_header=True,
     )
     docs_path = app.config["OPENAPI_SWAGGER_UI_PATH"]
+    allowed_origins = set(origins)
+    cors_paths = [re.compile(pattern) for pattern in CORS_RESOURCES]
+
+    @app.after_request
+    def log_refused_origin(response: Response) -> Response:
+        # A browser on another origin sees only a CORS error; the operator sees why here.
+        origin = request.headers.get("Origin")
+        if (
+            origin
+            and origin not in allowed_origins
+            and origin != request.host_url.rstrip("/")  # same origin: no CORS needed
+            and any(path.match(request.path) for path in cors_paths)
+        ):
+            log.warning(
+                "CORS: refused origin %.200s; CORS_ORIGINS allows %s",
+                origin,
+                ", ".join(sorted(allowed_origins)) or "no origin",
+            )
+        return response
 
     @app.after_request
     def security_headers(response: Response) -> Response:

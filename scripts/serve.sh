@@ -23,5 +23,6 @@ flask db upgrade
 echo
 echo "Tasks API on http://127.0.0.1:${PORT:-8000}  (docs: http://127.0.0.1:${PORT:-8000}/docs)"
 echo "Get a token for a user:  .venv/bin/flask token create USER_ID"
+echo "Browser origins allowed (CORS_ORIGINS in .env): $(python -c 'import dotenv; dotenv.load_dotenv(); from app.config import from_env; print(", ".join(from_env()["CORS_ORIGINS"]) or "none")')"
 echo
 HOST=${HOST:-127.0.0.1} exec gunicorn -c gunicorn.conf.py wsgi:app

@@ -14,6 +14,7 @@ from flask import Response, current_app, g, request, url_for
 from werkzeug.http import parse_etags
 from flask.views import MethodView
 from flask_smorest import abort
+from flask_smorest.pagination import PaginationMetadataSchema
 from werkzeug.routing import BaseConverter
 
 from ..api import Blueprint
@@ -69,9 +70,10 @@ TASK_EXAMPLE = {
 ETAG_HEADER = {"description": "The strong ETag of what the response describes.", "schema": {"type": "string"}}
 PAGINATION_HEADERS = {
     "X-Pagination": {
-        "description": "JSON: total, total_pages, first_page, last_page, page, "
-        "and previous_page/next_page where such a page exists.",
-        "schema": {"type": "string"},
+        "description": "The page's metadata, a JSON object (flask-smorest's PaginationMetadata): "
+        "total, total_pages, first_page, last_page and page always, previous_page and "
+        "next_page where such a page exists.",
+        "content": {"application/json": {"schema": PaginationMetadataSchema}},
     },
     "Link": {
         "description": "RFC 8288 links: first and last, and next/prev where such a page exists.",
@@ -238,7 +240,8 @@ def pagination_headers(total: int, page: int, page_size: int) -> dict[str, str]:
 # --------------------------------------------------------------------------- routes
 
 
-@blp.route("")
+# strict_slashes=False: a trailing slash is served as if it were not there.
+@blp.route("", strict_slashes=False)
 class Tasks(MethodView):
     @auth_required
     @blp.arguments(IfNoneMatchSchema(), location="headers")
@@ -250,7 +253,7 @@ class Tasks(MethodView):
         headers=PAGINATION_HEADERS,
         example=[TASK_EXAMPLE],
     )
-    @operation("listTasks", 304, 422)
+    @operation("listTasks", 304, 404, 422)
     def get(self, headers: dict[str, Any], args: dict[str, Any], user_id: str):
         """List tasks
 
@@ -356,7 +359,7 @@ def task_url(user_id: str, task_id: int | None) -> str:
     return url_for("tasks.TaskById", user_id=user_id, task_id=task_id, _external=True)
 
 
-@blp.route("/<task_id:task_id>")
+@blp.route("/<task_id:task_id>", strict_slashes=False)
 class TaskById(MethodView):
     @auth_required
     @blp.arguments(IfNoneMatchSchema(), location="headers")
@@ -401,7 +404,7 @@ class TaskById(MethodView):
             abort(404, message="Task not found.")
 
 
-@blp.route("/<task_id:task_id>/complete")
+@blp.route("/<task_id:task_id>/complete", strict_slashes=False)
 class TaskCompletion(MethodView):
     @auth_required
     @blp.arguments(IfMatchSchema(), location="headers")

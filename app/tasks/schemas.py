@@ -10,6 +10,8 @@ and the serialiser (``task_json``). Adding a field is one entry here, plus its c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,11 +42,36 @@ def storable_text(value: str) -> None:
         raise ma.ValidationError("Must be valid Unicode text.") from None
 
 
+# White space as JavaScript's String.prototype.trim() removes it (what ECMAScript regular
+# expressions call white space): a frontend that trims agrees with the service on a title.
+WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_SURROUNDING_WHITESPACE = re.compile(f"^[{WHITESPACE}]+|[{WHITESPACE}]+$")
+
+
 class TrimmedString(fields.String):
-    """A string stored without its surrounding white space."""
+    """Text stored without its surrounding white space: 1 to ``max_length`` characters
+XX
+    white space), since the raw string's length is not the rule."""
+
+    default_error_messages = {
+        "blank": "Must not be blank.",
+        "too_long": "Must be at most {max} characters once trimmed.",
+    }
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        self.max_length = max_length
+        pattern = rf"^\s*[^\s\u0000](?:[^\u0000]{{0,{max_length - 2}}}[^\s\u0000])?\s*$"
+        metadata = {"pattern": pattern, **kwargs.pop("metadata", {})}
+        super().__init__(validate=[self._length, storable_text], metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        return _SURROUNDING_WHITESPACE.sub("", super()._deserialize(value, attr, data, **kwargs))
+
+    def _length(self, value: str) -> None:
+        if not value:
+            raise self.make_error("blank")
+        if len(value) > self.max_length:
+            raise self.make_error("too_long", max=self.max_length)
 
 
 class UTCTimestamp(fields.AwareDateTime):
@@ -100,7 +127,7 @@ class Tags(fields.List):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            TrimmedString(validate=[validate.Length(min=1, max=TAG_MAX), storable_text]),
+            TrimmedString(TAG_MAX),
             validate=validate.Length(max=TAGS_MAX),
             **kwargs,
         )
@@ -143,10 +170,10 @@ def _user_id(**kwargs: Any) -> fields.Field:
 
 def _title(**kwargs: Any) -> fields.Field:
     return TrimmedString(
-        validate=[validate.Length(min=1, max=TITLE_MAX), storable_text],
+        TITLE_MAX,
         metadata={
-            "description": "1-200 characters once surrounding white space is trimmed; "
-            "stored and returned trimmed.",
+            "description": "1-200 characters once surrounding white space is trimmed (as "
+            "JavaScript's trim() does); stored and returned trimmed. No NUL characters.",
             "example": "Buy milk",
         },
         **kwargs,
@@ -224,39 +251,64 @@ def _updated_at(**kwargs: Any) -> fields.Field:
     )
 
 
+READ_ONLY = object()  # the client cannot set it
+REQUIRED = object()  # a create must send it
+
+
 @dataclass(frozen=True)
 class TaskField:
     name: str
     make: Callable[..., fields.Field]  # the marshmallow field: type, rules, documentation
-    # How a create treats it: None for a field the client cannot set (read-only),
-    # else the marshmallow options of the create body (required, load_default).
-    create: dict[str, Any] | None = None
+    # On create: READ_ONLY, REQUIRED, or the value when left out (a callable makes it).
+    create: Any = READ_ONLY
 
 
 TASK_FIELDS: Sequence[TaskField] = (
     TaskField("id", _id),
     TaskField("user_id", _user_id),
-    TaskField("title", _title, {"required": True}),
-    TaskField("description", _description, {"load_default": None}),
-    TaskField("completed", _completed, {"load_default": False}),
-    TaskField("priority", _priority, {"load_default": DEFAULT_PRIORITY}),
-    TaskField("due_date", _due_date, {"load_default": None}),
-    TaskField("tags", _tags, {"load_default": list}),
+    TaskField("title", _title, REQUIRED),
+    TaskField("description", _description, None),
+    TaskField("completed", _completed, False),
+    TaskField("priority", _priority, DEFAULT_PRIORITY),
+    TaskField("due_date", _due_date, None),
+    TaskField("tags", _tags, list),
     TaskField("completed_at", _completed_at),
     TaskField("created_at", _created_at),
     TaskField("updated_at", _updated_at),
 )
 FIELD_NAMES = tuple(field.name for field in TASK_FIELDS)
-WRITABLE = tuple(field for field in TASK_FIELDS if field.create is not None)
+WRITABLE = tuple(field for field in TASK_FIELDS if field.create is not READ_ONLY)
+DEFAULTS = {f.name: f.create for f in WRITABLE if f.create is not REQUIRED}
 
 # A task as the API returns it: every field is always sent.
 TaskSchema = ma.Schema.from_dict(
-    {f.name: f.make(required=True, dump_only=f.create is None) for f in TASK_FIELDS},
+    {f.name: f.make(required=True, dump_only=f.create is READ_ONLY) for f in TASK_FIELDS},
     name="TaskSchema",
 )
+
+
+def _create_field(task_field: TaskField) -> fields.Field:
+    """The create body's field: required, or optional with its default in the description
+    (not as a JSON Schema default, which typed clients read as "always present")."""
+    if task_field.create is REQUIRED:
+        return task_field.make(required=True)
+    field = task_field.make()
+    default = task_field.create() if callable(task_field.create) else task_field.create
+    shown = json.dumps(field.serialize("value", {"value": default}))
+    field.metadata = {**field.metadata, "description": f"{field.metadata['description']} Default: {shown}."}
+    return field
+
+
+class _WithDefaults(ma.Schema):
+    @ma.post_load
+    def _defaults(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        missing = {name: value() if callable(value) else value for name, value in DEFAULTS.items()}
+        return {**{k: v for k, v in missing.items() if k not in data}, **data}
+
+
 # The body that creates a task: read-only fields are unknown fields, so a 422.
-TaskCreateSchema = ma.Schema.from_dict(
-    {f.name: f.make(**(f.create or {})) for f in WRITABLE}, name="TaskCreateSchema"
+TaskCreateSchema = _WithDefaults.from_dict(
+    {f.name: _create_field(f) for f in WRITABLE}, name="TaskCreateSchema"
 )
 
 
@@ -359,7 +411,7 @@ class TaskQueryArgsSchema(SingleValuedQuery):
         metadata={"description": "Repeatable: tasks with any of these priorities."},
     )
     tag = fields.List(
-        TrimmedString(validate=[validate.Length(min=1, max=TAG_MAX), storable_text]),
+        TrimmedString(TAG_MAX),
         metadata={"description": "Repeatable: tasks having every one of these tags, ignoring case."},
     )
     due_before = UTCTimestamp(
@@ -400,7 +452,7 @@ class IdempotencyKeySchema(ma.Schema):
         data_key="Idempotency-Key",
         validate=[
             validate.Length(min=1, max=IDEMPOTENCY_KEY_MAX),
-            validate.Regexp(r"[\x20-\x7e]*\Z", error="Must be printable ASCII characters."),
+            validate.Regexp(r"^[ -~]+$", error="Must be printable ASCII characters."),
         ],
         metadata={
             "description": "1-255 printable ASCII characters chosen by the client, e.g. a "
@@ -435,3 +487,4 @@ class IfMatchSchema(ma.Schema):
             "example": '"3.6c1b2f0e"',
         },
     )
+
