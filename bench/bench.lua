@@ -9,6 +9,9 @@
 --                   a block of consecutive ids, each used once (delete); ids past the
 --                   block are still requested, answer 404 and so count as non-2xx
 --   BENCH_ORIGIN    Origin header, as a browser frontend on another origin sends it
+--   BENCH_IF_NONE_MATCH
+--                   If-None-Match header (an ETag the route answers 304 to)
+--   BENCH_EXPECT    a status that counts as success besides 2xx (304 for the above)
 --   BENCH_THREADS   wrk's -t, so the threads take interleaved, disjoint ids
 --   BENCH_STATUS_HOOK=0
 --                   do not define response(): wrk then only counts statuses >= 400
@@ -21,6 +24,8 @@ local token = os.getenv("BENCH_TOKEN") or ""
 local body = os.getenv("BENCH_BODY") or ""
 local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
 local origin = os.getenv("BENCH_ORIGIN") or ""
+local if_none_match = os.getenv("BENCH_IF_NONE_MATCH") or ""
+local expect = tonumber(os.getenv("BENCH_EXPECT") or "0")
 
 wrk.method = method
 wrk.path = template
@@ -29,6 +34,9 @@ if token ~= "" then
 end
 if origin ~= "" then
    wrk.headers["Origin"] = origin
+end
+if if_none_match ~= "" then
+   wrk.headers["If-None-Match"] = if_none_match
 end
 if body ~= "" then
    wrk.body = body
@@ -77,7 +85,7 @@ local counts = {}
 
 if os.getenv("BENCH_STATUS_HOOK") ~= "0" then
    function response(status, headers, body)
-      if status < 200 or status > 299 then
+      if (status < 200 or status > 299) and status ~= expect then
          non2xx = non2xx + 1
          counts[status] = (counts[status] or 0) + 1
          local parts = {}

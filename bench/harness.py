@@ -628,6 +628,17 @@ class ApiClient:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or LOOPBACK, parts.port or 80
 
+    def head_request(self, method: str, path: str, token: str) -> tuple[int, dict[str, str]]:
+        """The status and headers of a request (its body read and dropped)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(method, path, headers={"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            response.read()
+            return response.status, dict(response.getheaders())
+        finally:
+            conn.close()
+
     def request(
         self,
         method: str,

@@ -1,12 +1,13 @@
-"""The raw-driver reference for the list route, as issue 6 describes it: one Flask route
-that checks an HS256 token and reads a page of 20 tasks with one plain psycopg2 SELECT.
+"""The raw-driver references: for the list route (issue 6), one Flask route that checks
+an HS256 token and reads a page of tasks with one plain psycopg2 SELECT; for a create
+(issue 14), one that checks the token and runs one plain INSERT ... RETURNING.
 
 No framework beyond Flask, no ORM, no schemas, no pool (a connection per thread, opened
 once), and none of the service's production parts: no request log, metrics, rate
 limits, CORS or security headers. It answers the same JSON body as the service's list
-(without its pagination headers). bench/run.py serves it with the same gunicorn
-settings as the service (``gunicorn -c gunicorn.conf.py --chdir bench raw:app``) and
-reports the list route as a ratio to it: "within 15 % of the raw-driver limit".
+(without its pagination headers), and the create the same task JSON. bench/run.py serves
+it with the same gunicorn settings as the service (``gunicorn -c gunicorn.conf.py --chdir
+bench raw:app``) and reports the list and the create as ratios to it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,19 @@ from flask import Flask, Response, jsonify, request
 app = Flask(__name__)
 SECRET = os.environ["BETTER_AUTH_SECRET"]
 DSN = os.environ["DATABASE_URL"]
-PAGE = """
-    SELECT id, user_id, title, description, completed, created_at, updated_at
+COLUMNS = (
+    "id, user_id, title, description, completed, priority, due_date, tags, completed_at, "
+    "created_at, updated_at"
+)
+PAGE = f"""
+    SELECT {COLUMNS}
     FROM tasks WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT %s
 """
+INSERT = f"""
+    INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at)
+    VALUES (%s, %s, %s, %s, now(), now()) RETURNING {COLUMNS}
+"""
+PRIORITIES = ("low", "medium", "high")
 _local = threading.local()
 
 
@@ -37,8 +47,33 @@ def _cursor() -> Any:
     return conn.cursor()
 
 
-def _stamp(value: Any) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+def _stamp(value: Any) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _task(r: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "id": r[0],
+        "user_id": r[1],
+        "title": r[2],
+        "description": r[3],
+        "completed": r[4],
+        "priority": PRIORITIES[r[5]],
+        "due_date": _stamp(r[6]),
+        "tags": r[7],
+        "completed_at": _stamp(r[8]),
+        "created_at": _stamp(r[9]),
+        "updated_at": _stamp(r[10]),
+    }
+
+
+def _user(user_id: str) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    try:
+        claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return False
+    return scheme.lower() == "bearer" and claims.get("sub") == user_id
 
 
 @app.get("/")
@@ -48,28 +83,23 @@ def ready() -> str:
 
 @app.get("/api/<user_id>/tasks")
 def tasks(user_id: str) -> Response | tuple[str, int]:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    try:
-        claims = jwt.decode(token, SECRET, algorithms=["HS256"])
-    except jwt.PyJWTError:
+    if not _user(user_id):
         return "", 401
-    if scheme.lower() != "bearer" or claims.get("sub") != user_id:
-        return "", 403
     page_size = request.args.get("page_size", 100, type=int)
     with _cursor() as cur:
         cur.execute(PAGE, (user_id, page_size))
         rows = cur.fetchall()
-    return jsonify(
-        [
-            {
-                "id": r[0],
-                "user_id": r[1],
-                "title": r[2],
-                "description": r[3],
-                "completed": r[4],
-                "created_at": _stamp(r[5]),
-                "updated_at": _stamp(r[6]),
-            }
-            for r in rows
-        ]
-    )
+    return jsonify([_task(r) for r in rows])
+
+
+@app.post("/api/<user_id>/tasks")
+def create(user_id: str) -> tuple[Response | str, int]:
+    if not _user(user_id):
+        return "", 401
+    body = request.get_json()
+    with _cursor() as cur:
+        cur.execute(
+            INSERT, (user_id, body["title"], body.get("description"), body.get("completed", False))
+        )
+        row = cur.fetchone()
+    return jsonify(_task(row)), 201
