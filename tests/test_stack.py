@@ -326,6 +326,36 @@ def _loopback_alias_works() -> bool:
         return False
 
 
+# --- nginx's own answers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\n\r\n", 400),  # no Host
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10000 + b"\r\n\r\n", 400),
+        (b"GET /healthz?" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"POST /api/a/tasks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /_errors/400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
+    ],
+    ids=["garbage", "no-host", "huge-header", "huge-url", "http-2.0-line", "gzip-te",
+         "metrics-not-public", "error-page-not-public"],
+)
+def test_errors_nginx_answers_itself_are_json_in_the_contract_shape(
+    stack: Stack, raw: bytes, code: int
+) -> None:
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as sock:
+        sock.sendall(raw)
+        data, _, _ = read_until_closed(sock, 10)
+    status, headers, body = parse_response(data)
+    assert status == code, data[:300]
+    assert headers.get("content-type") == "application/json", headers
+    assert is_error_shape(body, code), body
+
+
 # --- bodies over the limit, and bad framing -------------------------------------------
 
 
