@@ -42,15 +42,14 @@ from app.auth import create_token
 
 from conftest import TEST_SECRET, require
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.stack,
-    pytest.mark.skipif(
-        os.environ.get("TASKS_STACK") != "1",
-        reason="production-shape stack tests: run with TASKS_STACK=1 "
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
+
+if os.environ.get("TASKS_STACK") != "1":
+    pytest.skip(
+        "production-shape stack tests: run with TASKS_STACK=1 "
         "(TASKS_STACK=1 ./scripts/test.sh -m stack tests/test_stack.py; .ci/run does)",
-    ),
-]
+        allow_module_level=True,
+    )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACK_SH = REPO_ROOT / "scripts" / "stack.sh"
@@ -901,7 +900,9 @@ def test_kill_9_of_one_instance_loses_no_get_and_no_acknowledged_write(stack: St
     assert all(o.status == 502 and is_error_shape(json.loads(o.body), 502) for o in failed_posts), (
         _show(failed_posts, t0)
     )
-    assert len(failed_posts) <= 2, _show(failed_posts, t0)  # one per writer at most
+    # Each writer's request in flight at the kill, and (rarely) one nginx sent on a kept-
+    # alive connection the kill had just closed: all sent around the kill, none later.
+    assert len(failed_posts) <= 2 * 2, _show(failed_posts, t0)
     assert all(o.sent <= t_kill + 0.5 for o in failed_posts), _show(failed_posts, t0)
     after = [o for o in outcomes if o.sent > t_kill + 0.5]
     assert len(after) >= 50, "the load stopped after the kill"
