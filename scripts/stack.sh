@@ -86,7 +86,11 @@ elif action == "url":  # the same server, another database
     print(urlunsplit(parts._replace(path="/" + sys.argv[3])))
 else:  # create NAME / drop NAME, connected to the database of the URL
     name = sys.argv[3]
-    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        conn = psycopg2.connect(url, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        sys.exit(f"stack: cannot connect to PostgreSQL ({parts.hostname}:{parts.port or 5432}): "
+                 + str(exc).strip().splitlines()[0])
     conn.autocommit = True
     with conn.cursor() as cur:
         if action == "create":

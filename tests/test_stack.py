@@ -437,6 +437,16 @@ def test_a_body_of_exactly_64_kib_is_accepted(stack: Stack) -> None:
     assert r.status_code == 201, r.text
 
 
+def test_a_chunked_body_of_exactly_64_kib_is_accepted(stack: Stack) -> None:
+    user = new_user("fits-chunked")
+    prefix = b'{"title": "fits chunked"'
+    body = prefix + b" " * (MAX_BODY - len(prefix) - 1) + b"}"
+    r = requests.post(f"{stack.base_url}/api/{user}/tasks", data=iter([body[:1000], body[1000:]]),
+                      headers={**auth(user), "Content-Type": "application/json"}, timeout=10)
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert r.status_code == 201, r.text
+
+
 CHUNK_HEAD = "POST /api/{user}/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n" \
     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
 
