@@ -810,7 +810,7 @@ def test_rolling_restart_of_both_instances_fails_no_request(stack: Stack) -> Non
         time.sleep(1.5)
         for master in stack.masters:
             old = _children(master)
-            assert len(old) == workers_per_instance, old
+            assert len(old) == workers_per_instance, f"workers {old}:\n{stack.log_tail()}"
             os.kill(master, signal.SIGHUP)
             deadline = time.monotonic() + 40
             while time.monotonic() < deadline:
@@ -856,6 +856,37 @@ def test_request_log_goes_on_after_a_rolling_restart(stack: Stack) -> None:
         ids.append(request_id)
     logged = {line.get("request_id") for line in stack.request_lines()}
     assert set(ids) <= logged, f"{len(set(ids) - logged)} of {len(ids)} requests not logged"
+
+
+def _list_requests_counted(port: int) -> float:
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    wanted = ('method="GET"', 'route="/api/<user_id>/tasks"', 'status="200"')
+    for line in text.splitlines():
+        if line.startswith("tasks_http_requests_total{") and all(w in line for w in wanted):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app-side: on SIGHUP gunicorn runs gunicorn.conf.py again, whose clean-up of "
+    "stale metric files deletes those of the running master and workers: counters drop to 0",
+)
+def test_metrics_survive_a_rolling_restart(stack: Stack) -> None:
+    master, port = stack.masters[1], int(stack.values["GUNICORN_PORT"][1])
+    user = new_user("metrics")
+    for _ in range(3):
+        r = requests.get(f"http://127.0.0.1:{port}/api/{user}/tasks", headers=auth(user),
+                         timeout=10)
+        assert r.status_code == 200
+    before = _list_requests_counted(port)
+    assert before >= 3
+    old = _children(master)
+    os.kill(master, signal.SIGHUP)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and (_children(master) & old or not _children(master)):
+        time.sleep(0.1)
+    assert _list_requests_counted(port) >= before
 
 
 def test_rate_limits_are_one_limit_across_both_instances() -> None:
