@@ -272,10 +272,11 @@ logfile = $pgb/pgbouncer.log
 pidfile = $pgb/pgbouncer.pid
 EOF
   )
-  local as_user=()
+  local as_user=() pgb_user=postgres
   if [ "$(id -u)" = 0 ]; then  # pgbouncer refuses to run as root
-    chown -R postgres: "$pgb"
-    as_user=(-u postgres)
+    id -u postgres >/dev/null 2>&1 || pgb_user=nobody
+    chown -R "$pgb_user": "$pgb"
+    as_user=(-u "$pgb_user")
   fi
   say "starting PgBouncer on 127.0.0.1:$pgbouncer_port"
   "$pgbouncer" -d "${as_user[@]}" "$pgb/pgbouncer.ini" </dev/null >>"$pgb/start.log" 2>&1 \
