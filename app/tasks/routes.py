@@ -67,7 +67,11 @@ TASK_EXAMPLE = {
     "updated_at": "2026-11-26T17:38:00.123456Z",
 }
 
-ETAG_HEADER = {"description": "The strong ETag of what the response describes.", "schema": {"type": "string"}}
+ETAG_HEADER = {
+    "description": "The strong ETag of what the response describes.",
+    "schema": {"type": "string"},
+    "example": '"3.6c1b2f0e"',
+}
 PAGINATION_HEADERS = {
     "X-Pagination": {
         "description": "The page's metadata, a JSON object (flask-smorest's PaginationMetadata): "
@@ -293,6 +297,7 @@ class Tasks(MethodView):
                 "description": "`true` when this is the first response to the same "
                 "Idempotency-Key and body, answered again.",
                 "schema": {"type": "string", "enum": ["true"]},
+                "example": "true",
             },
         },
         example=TASK_EXAMPLE,

@@ -408,29 +408,43 @@ class TaskQueryArgsSchema(SingleValuedQuery):
     )
     priority = fields.List(
         Priority(),
-        metadata={"description": "Repeatable: tasks with any of these priorities."},
+        metadata={
+            "description": "Repeatable: tasks with any of these priorities.",
+            "example": ["high", "medium"],
+        },
     )
     tag = fields.List(
         TrimmedString(TAG_MAX),
-        metadata={"description": "Repeatable: tasks having every one of these tags, ignoring case."},
+        metadata={
+            "description": "Repeatable: tasks having every one of these tags, ignoring case.",
+            "example": ["errands"],
+        },
     )
     due_before = UTCTimestamp(
-        metadata={"description": "Tasks due strictly before this moment (ISO 8601 with an offset)."}
+        metadata={
+            "description": "Tasks due strictly before this moment (ISO 8601 with an offset).",
+            "example": "2026-12-31T00:00:00Z",
+        }
     )
     due_after = UTCTimestamp(
-        metadata={"description": "Tasks due at or after this moment (ISO 8601 with an offset)."}
+        metadata={
+            "description": "Tasks due at or after this moment (ISO 8601 with an offset).",
+            "example": "2026-12-01T00:00:00+01:00",
+        }
     )
     overdue = fields.Boolean(
         truthy={"true"},
         falsy={"false"},
         metadata={
-            "description": "`true`: not completed and due before now; `false`: all the others."
+            "description": "`true`: not completed and due before now; `false`: all the others.",
+            "example": True,
         },
     )
     updated_since = UTCTimestamp(
         metadata={
             "description": "Tasks updated at or after this moment (ISO 8601 with an offset), "
-            "for a frontend that polls for changes."
+            "for a frontend that polls for changes.",
+            "example": "2026-11-30T09:00:00Z",
         }
     )
 

@@ -1,0 +1,143 @@
+"""Helpers shared by the ``test_beyond_*`` files (contract: "Beyond the seed").
+
+No tests here. Everything goes through the HTTP API (black box) except where a test
+has to put the clock somewhere else (an aged ``Idempotency-Key``, an old ``updated_at``).
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from conftest import ALICE
+from flask import Flask
+
+from app.models import db
+
+# The order every task is written in (README decision for issue 14).
+TASK_FIELDS = [
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "completed",
+    "priority",
+    "due_date",
+    "tags",
+    "completed_at",
+    "created_at",
+    "updated_at",
+]
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+# A strong entity tag: a quoted string of etagc characters, no W/ prefix (RFC 9110 8.8.3).
+STRONG_ETAG_RE = re.compile(r'^"[\x21\x23-\x7e\x80-\xff]*"$')
+ERROR_KEYS = {"code", "status", "message", "errors"}
+# Tables of the feature that the seed's cleanup (conftest) does not empty itself.
+EXTRA_TABLES = ("idempotency_keys", "task_tags")
+
+
+def tasks_url(user: str = ALICE, task_id: Any = None, suffix: str = "", query: Any = None) -> str:
+    url = f"/api/{user}/tasks" + ("" if task_id is None else f"/{task_id}") + suffix
+    if query:
+        url += "?" + (query if isinstance(query, str) else urlencode(query, doseq=True))
+    return url
+
+
+def utc_text(moment: datetime) -> str:
+    """A datetime as the API writes it: ``2026-11-26T17:38:00.123456Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    assert TIMESTAMP_RE.match(text), text
+    return datetime.fromisoformat(text)
+
+
+def assert_error(resp: Any, code: int) -> dict[str, Any]:
+    """The contract's error shape: {code, status, message[, errors]}, JSON."""
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == code, text
+    assert resp.mimetype == "application/json", resp.content_type
+    body = json.loads(text)
+    assert isinstance(body, dict), body
+    assert set(body) <= ERROR_KEYS, body
+    assert body["code"] == code, body
+    assert body["status"] == http.HTTPStatus(code).phrase, body
+    assert isinstance(body["message"], str) and body["message"].strip(), body
+    return body
+
+
+def assert_422(resp: Any, location: str, field: str) -> dict[str, Any]:
+    """A 422 whose errors are keyed under ``location`` only, with ``field`` among them."""
+    body = assert_error(resp, 422)
+    errors = body.get("errors")
+    assert isinstance(errors, dict) and list(errors) == [location], body
+    assert isinstance(errors[location], dict), body
+    assert errors[location].get(field), body  # a non-empty list (or dict of item errors)
+    return body
+
+
+def assert_task(body: Any) -> dict[str, Any]:
+    """A task as the API writes it: every field, in order, with the new fields well formed."""
+    assert isinstance(body, dict), body
+    assert list(body) == TASK_FIELDS, list(body)
+    assert type(body["id"]) is int
+    assert body["priority"] in ("low", "medium", "high"), body
+    assert isinstance(body["tags"], list) and all(isinstance(t, str) for t in body["tags"]), body
+    for key in ("due_date", "completed_at"):
+        assert body[key] is None or TIMESTAMP_RE.match(body[key]), (key, body)
+    for key in ("created_at", "updated_at"):
+        assert TIMESTAMP_RE.match(body[key]), (key, body)
+    assert (body["completed_at"] is not None) is body["completed"], body
+    return body
+
+
+def create(client: Any, headers: dict[str, str], user: str = ALICE, **fields: Any) -> dict:
+    """Create a task through the API (title "A task" unless given); return its JSON."""
+    fields.setdefault("title", "A task")
+    resp = client.post(tasks_url(user), headers=headers, json=fields)
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def list_ids(client: Any, headers: dict[str, str], query: Any = None, user: str = ALICE):
+    """(ids in the order listed, X-Pagination total) of one list request that must be 200."""
+    resp = client.get(tasks_url(user, query=query), headers=headers)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    total = json.loads(resp.headers["X-Pagination"])["total"]
+    return [task["id"] for task in resp.get_json()], total
+
+
+def clean_extra_tables(app: Flask) -> None:
+    """Empty the feature's own tables (conftest empties ``tasks`` and ``users`` after us)."""
+    with app.app_context():
+        db.session.remove()
+        present = set(sa.inspect(db.engine).get_table_names())
+        with db.engine.begin() as conn:
+            for name in EXTRA_TABLES:
+                if name in present:
+                    conn.execute(sa.text(f"DELETE FROM {name}"))
+
+
+def set_task_times(app: Flask, task_id: int, **values: datetime) -> None:
+    """Move a task's ``created_at``/``updated_at`` straight in the database."""
+    from app.models import Task
+
+    table = Task.__table__
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(table).where(table.c.id == task_id).values(**values))
+        db.session.remove()
+
+
+def db_scalar(app: Flask, sql: str, **params: Any) -> Any:
+    with app.app_context():
+        with db.engine.connect() as conn:
+            value = conn.execute(sa.text(sql), params).scalar()
+        db.session.remove()
+    return value
