@@ -16,15 +16,11 @@ load_dotenv()
 
 # Prometheus multiprocess mode: each worker writes its metrics to files in this folder
 # and /metrics sums them. It must be set before the app imports prometheus_client.
-# This file is read once, by the master, before the app is preloaded: start clean here,
-# since stale files from an earlier run would be summed into the new counts.
 _metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR",
     os.path.join(tempfile.gettempdir(), f"tasks-api-metrics-{os.getpid()}"),
 )
 os.makedirs(_metrics_dir, exist_ok=True)
-for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):  # only prometheus_client's files
-    os.remove(_stale)
 
 # HOST defaults to all interfaces (containers); the local quickstart sets 127.0.0.1.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
@@ -62,7 +58,9 @@ backlog = 2048
 
 timeout = 30  # a worker silent this long is killed and replaced
 graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
-keepalive = 5  # raise above the load balancer's idle timeout when behind one
+# Keep above the proxy's upstream idle timeout (deploy/nginx.conf: 4 s), so that gunicorn
+# never closes a kept-alive connection nginx is about to reuse.
+keepalive = 5
 
 # Recycle workers now and then, so a slow leak cannot grow without bound (none is
 # measured: bench/soak.py, +0.1 % over 5 minutes without recycling). The worker class
@@ -93,11 +91,20 @@ logconfig_dict = {
             else "app.logs.TextFormatter"
         }
     },
+    "filters": {"request_id": {"()": "app.logs.RequestIdFilter"}},
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "app", "stream": "ext://sys.stderr"}
+        "stderr": {"class": "logging.StreamHandler", "formatter": "app", "stream": "ext://sys.stderr"},
+        # The app's root handler, as app/logs.py makes it (same name, so the app replaces it
+        # rather than adding a second): a SIGHUP re-applies this configuration, which would
+        # otherwise leave the root logger without one and the request log silent.
+        "tasks-api": {
+            "class": "logging.StreamHandler",
+            "formatter": "app",
+            "filters": ["request_id"],
+            "stream": "ext://sys.stderr",
+        },
     },
-    # The app adds its own handler to the root logger (app/logs.py).
-    "root": {"level": loglevel.upper(), "handlers": []},
+    "root": {"level": loglevel.upper(), "handlers": ["tasks-api"]},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
         "gunicorn.access": {"handlers": [], "propagate": False},
@@ -110,6 +117,14 @@ control_socket_disable = True
 
 # Trust X-Forwarded-* only from these proxy addresses (comma-separated).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    # Once per master start (not on SIGHUP, which re-reads this file while the workers
+    # still write their series): stale files of an earlier run would be summed into the
+    # new counts.
+    for stale in glob.glob(os.path.join(_metrics_dir, "*.db")):  # only prometheus_client's
+        os.remove(stale)
 
 
 def when_ready(server):  # type: ignore[no-untyped-def]

@@ -143,3 +143,25 @@ def test_counters_follow_every_kind_of_write(app, client, auth_headers):
     with app.app_context(), db.engine.begin() as conn:  # writes outside the API count too
         conn.exec_driver_sql("DELETE FROM tasks")
     assert totals() == (0, 0, 0)
+
+
+@pytest.mark.parametrize("sort", ["created", "updated", "title", "due_date", "priority"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_postgresql_reads_every_sort_in_index_order(app, database_url, sort, order):
+    """A page is an index range scan in the requested order, never a sort of every task
+    of the user (PostgreSQL's plan, with sorting made as expensive as it can be)."""
+    from conftest import require
+    from sqlalchemy.dialects import postgresql
+
+    from app.models import utcnow
+    from app.tasks import queries
+
+    require(database_url.startswith("postgresql"), "query plans are PostgreSQL's")
+    page = queries.page_query(ALICE, {"sort": sort, "order": order}, utcnow()).limit(20)
+    sql = str(page.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    with app.app_context(), db.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_sort = off")
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+        conn.exec_driver_sql("RESET ALL")
+    assert "Sort" not in plan, plan

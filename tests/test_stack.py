@@ -11,8 +11,7 @@ instances, PgBouncer in transaction mode, Redis) started once for the module.
 - ``kill -9`` of one instance's whole process group: no GET fails, no write answered
   201 is lost, the other instance carries on. Last, since it leaves one instance.
 
-Two expected failures (strict) mark what a SIGHUP breaks in the app today: the request
-log and the metric files. Remove the markers once the app is fixed.
+A SIGHUP (gunicorn re-reads gunicorn.conf.py) keeps the request log and the metrics.
 
 Run with TASKS_STACK=1 (``.ci/run``'s last step); the ordinary runs skip this module.
 Attackers bind to 127.0.0.2 and 127.0.0.3, so nginx's per-address limits apply to them and
@@ -841,12 +840,6 @@ def test_rolling_restart_of_both_instances_fails_no_request(stack: Stack) -> Non
           f"{'; '.join(timeline)}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app-side: on SIGHUP gunicorn runs gunicorn.conf.py again and re-applies its "
-    "logconfig_dict, whose root logger has no handlers: the app's request-log handler is "
-    "gone, and the instances log no request after a rolling restart",
-)
 def test_request_log_goes_on_after_a_rolling_restart(stack: Stack) -> None:
     """Runs after the rolling restart above: requests are still logged."""
     user = new_user("after-hup")
@@ -870,11 +863,6 @@ def _list_requests_counted(port: int) -> float:
     return 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app-side: on SIGHUP gunicorn runs gunicorn.conf.py again, whose clean-up of "
-    "stale metric files deletes those of the running master and workers: counters drop to 0",
-)
 def test_metrics_survive_a_rolling_restart(stack: Stack) -> None:
     master, port = stack.masters[1], int(stack.values["GUNICORN_PORT"][1])
     user = new_user("metrics")

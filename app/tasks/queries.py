@@ -158,8 +158,15 @@ def page_query(user_id: str, args: Mapping[str, Any], now: datetime) -> Select[A
     )
     key = SORT_COLUMNS[args.get("sort", "created")]
     if args.get("order", "desc") == "asc":
-        return stmt.order_by(key.asc().nulls_last(), tasks.c.id.asc())
-    return stmt.order_by(key.desc().nulls_last(), tasks.c.id.desc())
+        return stmt.order_by(nulls_last(key.asc(), key), tasks.c.id.asc())
+    return stmt.order_by(nulls_last(key.desc(), key), tasks.c.id.desc())
+
+
+def nulls_last(ordering: Any, column: Any) -> Any:
+    """Tasks without the key last, in both orders. Only for a nullable key: PostgreSQL
+    does not know that NULLS LAST changes nothing for a NOT NULL column, and would sort
+    every task of the user instead of reading the index in order."""
+    return ordering.nulls_last() if column.nullable else ordering
 
 
 def list_page(
