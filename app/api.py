@@ -12,7 +12,7 @@ from flask_smorest import Blueprint as BaseBlueprint
 from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from .errors import ErrorSchema, error_payload
 
@@ -43,12 +43,14 @@ def read_body(req: flask.Request) -> bytes:
     that ended before its Content-Length."""
     try:
         body = req.get_data(cache=True)
+    except ClientDisconnected:
+        abort(400, message="The request body ended early: the client closed the connection.")
     except HTTPException:
         raise
     except Exception:  # the server's reader: bad chunk sizes, missing terminators...
         abort(400, message="The request body could not be read: its chunked framing is malformed.")
     limit = flask.current_app.config["MAX_CONTENT_LENGTH"]
-    if req.content_length is None and len(body) >= limit:
+    if req.content_length is None and len(body) >= limit and req.environ["wsgi.input"].read(1):
         # werkzeug stops reading a chunked body at the limit without saying it was cut.
         abort(413)
     if req.content_length is not None and len(body) < req.content_length:
