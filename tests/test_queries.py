@@ -157,7 +157,8 @@ def test_postgresql_reads_every_sort_in_index_order(app, database_url, sort, ord
     from app.tasks import queries
 
     require(database_url.startswith("postgresql"), "query plans are PostgreSQL's")
-    page = queries.page_query(ALICE, {"sort": sort, "order": order}, utcnow()).limit(20)
+    shape, params = queries.list_parameters(ALICE, {"sort": sort, "order": order}, utcnow())
+    page = queries.page_statement(shape).params(**params, limit=20, offset=0)
     sql = str(page.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     with app.app_context(), db.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_sort = off")
