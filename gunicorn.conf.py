@@ -4,7 +4,6 @@ Production defaults for a 2-core machine; every value can be overridden from the
 environment (or with gunicorn's own command-line flags, which win over this file).
 """
 
-import gc
 import glob
 import os
 import tempfile
@@ -25,46 +24,25 @@ os.makedirs(_metrics_dir, exist_ok=True)
 # HOST defaults to all interfaces (containers); the local quickstart sets 127.0.0.1.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 
-# Worker model: gthread, 2 workers x 2 threads on 2 cores, chosen by measurement
-# (bench/run.py --routes hello,list,get --duration 5 --repeat 2, wrk on the same box,
-# 2026-11-30, 0 % steal; bench/README.md "Third round"). Same code, req/s for
-# list / get at 32 and 256 connections, and hello at 32:
-#   gthread 2x2:  1518 / 1604 and 1459 / 1578, hello 4571   <- chosen
-#   gthread 2x1:  1345 / 1582 and 1338 / 1470, hello 3813   (a DB round trip idles the worker)
-#   gthread 3x2:  1521 / 1661 and 1416 / 1452, hello 4528   (a third process's memory, no gain)
-#   gthread 2x4:  1486 / 1654 and 1451 / 1572, hello 4845   (p99 at 256: 436 ms against 374)
-#   sync 3:       1541 / 1718 and 1546 / 1667, hello 4527
-#   sync 4:       1615 / 1798 and 1567 / 1776, hello 4595   (p99 at 256: 180 ms against 374)
-# sync 4 served 6-12 % more here, with half the p99 at 256 connections, but it keeps no
-# connection alive (a new TCP connection per request from the load balancer) and a slow
-# client holds a whole worker (4 slow uploads stop the instance): it needs a buffering
-# proxy such as nginx in front. gthread's poller parks idle and slow connections
-# without a thread, so it is the default; behind a buffering proxy,
-# GUNICORN_WORKER_CLASS=sync WEB_CONCURRENCY=4 GUNICORN_THREADS=1 is the faster choice.
-# Threads overlap a request's database round trip with another's Python work; more
-# threads than that only add GIL switching. (Earlier measurements, before the
-# connections were balanced across workers, are in bench/README.md; their gthread
-# figures were halved whenever one worker held every connection.)
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-if worker_class == "gthread":
-    # gthread that spreads connections evenly over the workers and refuses (rather
-    # than resets) connections once SIGTERM arrives (app/workers.py).
-    worker_class = "app.workers.BalancedThreadWorker"
+# Worker model: gunicorn's stock sync workers, two per instance, behind nginx, which
+# buffers every request and response so that a slow client never holds a worker (gunicorn's
+# deployment guide; deploy/nginx.conf). Chosen by measurement through the production
+# shape (bench/stack.py; figures in bench/README.md). Without a buffering proxy in front
+# (a local run), a slow client holds a sync worker: GUNICORN_WORKER_CLASS=gthread and
+# GUNICORN_THREADS=2 park idle connections instead.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))  # keep DB_POOL_SIZE >= threads
-# Connections waiting for a thread; past this the kernel queues them.
-worker_connections = 1000
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))  # gthread only; keep DB_POOL_SIZE >= threads
 backlog = 2048
 
 timeout = 30  # a worker silent this long is killed and replaced
 graceful_timeout = 30  # on SIGTERM, in-flight requests get this long to finish
-# Keep above the proxy's upstream idle timeout (deploy/nginx.conf: 4 s), so that gunicorn
-# never closes a kept-alive connection nginx is about to reuse.
+# For a threaded worker: keep above the proxy's upstream idle timeout (deploy/nginx.conf:
+# 4 s), so that gunicorn never closes a kept-alive connection nginx is about to reuse.
+# (A sync worker closes each connection after its response.)
 keepalive = 5
 
-# Recycle workers now and then, so a slow leak cannot grow without bound (none is
-# measured: bench/soak.py, +0.1 % over 5 minutes without recycling). The worker class
-# restarts one worker at a time and exits fast (app/workers.py).
+# Recycle workers now and then, so that a slow leak cannot grow without bound.
 max_requests = 10000
 max_requests_jitter = 1000
 
@@ -76,9 +54,7 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # heartbeat files off the (possibly slow) container disk
 
 # The app writes one JSON line per request itself; gunicorn's access log would repeat it.
-# The logger class also skips building access entries nobody writes (app/workers.py).
 accesslog = None
-logger_class = "app.workers.QuietAccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = {
@@ -125,28 +101,6 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     # new counts.
     for stale in glob.glob(os.path.join(_metrics_dir, "*.db")):  # only prometheus_client's
         os.remove(stale)
-
-
-def when_ready(server):  # type: ignore[no-untyped-def]
-    # On SIGTERM the workers refuse new connections before their final drain, rather
-    # than resetting those that arrive while the socket closes (app/workers.py).
-    from app.workers import watch_for_shutdown
-
-    watch_for_shutdown(server)
-
-
-def pre_fork(server, worker):  # type: ignore[no-untyped-def]
-    # The preloaded app's objects (~100,000) are never freed: out of the collector's
-    # sight, so a worker's full collections skip them (one took ~30 ms with them, every
-    # few thousand requests, and touched their pages, undoing copy-on-write sharing).
-    gc.freeze()
-
-
-def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    # In the worker, once it has stopped: skip the interpreter's slow teardown.
-    from app.workers import exit_worker_now
-
-    exit_worker_now(worker)
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

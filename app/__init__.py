@@ -23,7 +23,6 @@ from .api import Api
 from .auth import EXTENSION_KEY, TokenAuthority
 from .config import ConfigError
 from .errors import register_error_handlers
-from .jsonprovider import JSONProvider
 from .limits import init_limits
 from .logs import configure_logging, init_request_logging
 from .models import compared_by_autogenerate, db
@@ -148,7 +147,8 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then the environment, then ``test_config``."""
     app = Flask(__name__, instance_relative_config=True)
-    app.json = JSONProvider(app)
+    app.json.sort_keys = False  # fields in the documented order
+    app.json.compact = True
     # "//" in a path is a 404 like any unknown path, not a redirect built from the Host header.
     app.url_map.merge_slashes = False
     app.config.update(

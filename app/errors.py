@@ -65,9 +65,9 @@ def error_payload(code: int, message: str | None = None, errors: Any = None) -> 
 
 
 def json_response(payload: Any, status: int = 200, headers: Any = None) -> Response:
-    """A JSON body with the app's encoder (schema field order, compact)."""
+    """A JSON body with the app's encoder (fields in their order, compact)."""
     return current_app.response_class(
-        current_app.json.dumps_bytes(payload),  # type: ignore[attr-defined]
+        current_app.json.dumps(payload),
         status=status,
         headers=headers,
         mimetype="application/json",

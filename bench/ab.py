@@ -1,7 +1,7 @@
 """A/B of each optimization the service keeps (bench/README.md, "What we keep and why").
 
     .venv/bin/python bench/ab.py                      # every optimization
-    .venv/bin/python bench/ab.py --only orjson,token-cache --requests 1000 --rounds 7
+    .venv/bin/python bench/ab.py --only token-cache,idle-ping --requests 1000 --rounds 7
 
 For each optimization, a route is timed with the code as it is (A) and with that one
 optimization replaced by the plain way (B): in this process, through Flask's test client,
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import logging
 import os
 import statistics
@@ -57,8 +56,7 @@ class Bench:
         from app.models import db
 
         self.secret = harness.new_secret()
-        self.app = create_app(
-            {
+        self.config = {
                 "SQLALCHEMY_DATABASE_URI": database.url,
                 "BETTER_AUTH_SECRET": self.secret,
                 "RATELIMIT_ENABLED": True,
@@ -66,13 +64,10 @@ class Bench:
                 "RATE_LIMIT_PER_ADDRESS": "1000000 per second",
                 "CORS_ORIGINS": [harness.BENCH_ORIGIN],
                 "LOG_LEVEL": "INFO",
-            }
-        )
-        # The request log's work stays in the measurement; its lines go nowhere.
+        }
+        self.app = create_app(self.config)
         self.devnull = open(os.devnull, "w")  # noqa: SIM115
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(self.devnull)
+        self.quiet_logs()
         with self.app.app_context():
             upgrade()
             db.session.remove()
@@ -97,6 +92,12 @@ class Bench:
         )
         database.execute("VACUUM ANALYZE tasks")
         database.execute("VACUUM ANALYZE users")
+
+    def quiet_logs(self) -> None:
+        """The request log's work stays in the measurement; its lines go nowhere."""
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(self.devnull)
 
     def post(self, title: str, headers: dict[str, str] | None = None) -> Any:
         response = self.client.post(
@@ -149,19 +150,6 @@ def swapped(obj: Any, **attributes: Any) -> Iterator[None]:
             setattr(obj, name, value)
 
 
-def stdlib_json(bench: Bench) -> contextlib.AbstractContextManager[None]:
-    """Responses encoded by Flask's own provider (the standard library's json)."""
-    from flask.json.provider import DefaultJSONProvider
-
-    class Stdlib(DefaultJSONProvider):
-        sort_keys = False
-        compact = True
-
-        def dumps_bytes(self, obj: Any) -> bytes:
-            return self.dumps(obj).encode()
-
-    return swapped(bench.app, json=Stdlib(bench.app))
-
 
 def no_token_cache(bench: Bench) -> contextlib.AbstractContextManager[None]:
     """Every request verifies its token's signature and claims again."""
@@ -198,17 +186,22 @@ def python_timestamps(bench: Bench) -> contextlib.AbstractContextManager[None]:
                 task[name] = task[name].strftime(fmt)
         return task
 
-    return _stack(swapped(queries, TASK_COLUMNS=columns), swapped(routes, task_json=task_json))
+    columns = (*columns, queries.tasks.c.version)
+    return _stack(
+        statements_rebuilt(), swapped(queries, TASK_COLUMNS=columns), swapped(routes, task_json=task_json)
+    )
 
 
 def marshmallow_dump(bench: Bench) -> contextlib.AbstractContextManager[None]:
     """Rows dumped by the response schema (marshmallow), datetimes read from the driver."""
     from app.tasks import queries, routes, schemas
 
-    columns = tuple(queries.tasks.c[name].label(name) for name in schemas.FIELD_NAMES)
+    columns = (*(queries.tasks.c[name].label(name) for name in schemas.FIELD_NAMES), queries.tasks.c.version)
     schema = schemas.TaskSchema()
     return _stack(
-        swapped(queries, TASK_COLUMNS=columns), swapped(routes, task_json=schema.dump)
+        statements_rebuilt(),
+        swapped(queries, TASK_COLUMNS=columns),
+        swapped(routes, task_json=schema.dump),
     )
 
 
@@ -221,10 +214,11 @@ def orm_objects(bench: Bench) -> contextlib.AbstractContextManager[None]:
 
     schema = schemas.TaskSchema()
 
-    def list_page(conn: Any, user_id: str, *, status: str, sort: str, order: str, limit: int, offset: int) -> Any:
-        key = getattr(Task, queries.SORT_COLUMNS[sort].key)
-        order_by = (key.asc(), Task.id.asc()) if order == "asc" else (key.desc(), Task.id.desc())
-        total = queries.count_tasks(conn, user_id, status)
+    def list_page(conn: Any, user_id: str, args: Any, *, limit: int, offset: int) -> Any:
+        key = getattr(Task, queries.SORT_COLUMNS[args["sort"]].key)
+        order_by = (key.asc(), Task.id.asc()) if args["order"] == "asc" else (key.desc(), Task.id.desc())
+        shape, params = queries.list_parameters(user_id, args, queries.utcnow())
+        total = queries.count_tasks(conn, shape, params)
         query = select(Task).where(Task.user_id == user_id).order_by(*order_by)
         rows = db.session.scalars(query.limit(limit).offset(offset)).all()
         db.session.remove()
@@ -262,23 +256,53 @@ def counted_totals(bench: Bench) -> contextlib.AbstractContextManager[None]:
 
     from app.tasks import queries
 
-    def total(user_id: str, status: str) -> Any:
-        stmt = select(func.count()).select_from(queries.tasks).where(queries.tasks.c.user_id == user_id)
-        if status in queries.STATUS_FILTERS:
-            stmt = stmt.where(queries.tasks.c.completed == queries.STATUS_FILTERS[status])
+    def total(shape: Any) -> Any:
+        stmt = select(func.count()).select_from(queries.tasks).where(*queries._filters(shape))  # noqa: SLF001
         return stmt.scalar_subquery()
 
-    return swapped(queries, _total=total)
+    return _stack(statements_rebuilt(), swapped(queries, _total=total))
 
 
 @contextlib.contextmanager
-def unfrozen(bench: Bench) -> Iterator[None]:
-    """The app's objects left in the collector's sight (no gc.freeze)."""
-    gc.unfreeze()
+def statements_rebuilt() -> Iterator[None]:
+    """The statements kept per shape are built again (before and after a B side that
+    changes what they are built from)."""
+    from app.tasks import queries
+
+    builders = [queries.page_statement, queries.count_statement, queries.update_statement,
+                queries.toggle_statement, queries.insert_statement]  # fmt: skip
+    for builder in builders:
+        builder.cache_clear()
     try:
         yield
     finally:
-        gc.freeze()
+        for builder in builders:
+            builder.cache_clear()
+
+
+def statements_per_request(bench: Bench) -> contextlib.AbstractContextManager[None]:
+    """Every request builds its statements afresh (SQLAlchemy keys each one again)."""
+    from app.tasks import queries
+
+    return swapped(
+        queries,
+        page_statement=queries.page_statement.__wrapped__,
+        count_statement=queries.count_statement.__wrapped__,
+        update_statement=queries.update_statement.__wrapped__,
+        toggle_statement=queries.toggle_statement.__wrapped__,
+        insert_statement=queries.insert_statement.__wrapped__,
+    )
+
+
+def ping_every_checkout(bench: Bench) -> contextlib.AbstractContextManager[None]:
+    """SQLAlchemy's pool_pre_ping: a round trip before every use of a pooled connection."""
+    from app import create_app
+
+    config = {**bench.config, "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}}
+    client = create_app(config).test_client()
+    bench.quiet_logs()
+    return swapped(bench, client=client)
+
 
 
 @contextlib.contextmanager
@@ -291,7 +315,6 @@ def _stack(*managers: contextlib.AbstractContextManager[None]) -> Iterator[None]
 
 # name -> (what, where, routes, B side)
 OPTIMIZATIONS: dict[str, tuple[str, str, tuple[str, ...], Callable[[Bench], Any]]] = {
-    "orjson": ("responses encoded with orjson", "app/jsonprovider.py", ("list", "get"), stdlib_json),
     "token-cache": (
         "verified tokens remembered until exp / key-set change",
         "app/auth.py TokenAuthority",
@@ -316,6 +339,18 @@ OPTIMIZATIONS: dict[str, tuple[str, str, tuple[str, ...], Callable[[Bench], Any]
         ("list", "get"),
         orm_objects,
     ),
+    "statement-cache": (
+        "statements built once per shape",
+        "app/tasks/queries.py (functools.lru_cache)",
+        ("list", "get", "toggle"),
+        statements_per_request,
+    ),
+    "idle-ping": (
+        "pooled connections pinged only after 10 s idle, not on every checkout",
+        "app/__init__.py ping_idle_connections",
+        ("get",),
+        ping_every_checkout,
+    ),
     "autocommit": (
         "autocommit single statements (no BEGIN/COMMIT)",
         "app/__init__.py engine options",
@@ -328,7 +363,6 @@ OPTIMIZATIONS: dict[str, tuple[str, str, tuple[str, ...], Callable[[Bench], Any]
         ("list-100k",),
         counted_totals,
     ),
-    "gc-freeze": ("preloaded objects frozen out of the collector", "gunicorn.conf.py", ("list",), unfrozen),
 }
 
 
@@ -342,7 +376,6 @@ def run(args: argparse.Namespace) -> int:
     results = []
     try:
         bench = Bench(database)
-        gc.freeze()  # as gunicorn.conf.py's pre_fork does for the preloaded app
         for name in names:
             what, where, routes, b_side = OPTIMIZATIONS[name]
             for route in routes:

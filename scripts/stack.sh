@@ -298,7 +298,6 @@ EOF
     REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0} \
     HOST=127.0.0.1 PORT=$port \
     PROMETHEUS_MULTIPROC_DIR=$DIR/metrics-$i \
-    DB_PREPARED_STATEMENTS=false \
     TRUSTED_PROXY_COUNT=1 FORWARDED_ALLOW_IPS=127.0.0.1 \
     PYTHON_DOTENV_DISABLED=1 \
       setsid .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app </dev/null >>"$log" 2>&1 &
@@ -313,11 +312,12 @@ EOF
   local ngx=$DIR/nginx conf
   mkdir -p "$ngx/tmp"
   conf=$(<deploy/nginx.conf)
-  # The template's two placeholders, literally (nginx's own $variables stay as they are).
+  # The template's placeholders, literally (nginx's own $variables stay as they are).
   # shellcheck disable=SC2016
-  local listen_ph='${NGINX_LISTEN}' servers_ph='${TASKS_API_SERVERS}'
+  local listen_ph='${NGINX_LISTEN}' servers_ph='${TASKS_API_SERVERS}' conn_ph='${NGINX_CONN_PER_ADDRESS}'
   conf=${conf//"$listen_ph"/127.0.0.1:$nginx_port}
   conf=${conf//"$servers_ph"/$servers}
+  conf=${conf//"$conn_ph"/${NGINX_CONN_PER_ADDRESS:-16}}
   printf '%s\n' "$conf" >"$ngx/tasks.conf"
   cat >"$ngx/nginx.conf" <<EOF
 daemon on;

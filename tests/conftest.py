@@ -8,11 +8,20 @@ Set TASKS_REQUIRE_ALL=1 (as .ci/run does) to turn every "part missing" skip into
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
@@ -159,3 +168,117 @@ def live_server(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         app.config["PROPAGATE_EXCEPTIONS"] = None
+
+
+# --------------------------------------------------------------------------- real gunicorn
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Gunicorn:
+    """A gunicorn master started by :func:`gunicorn_server`."""
+
+    port: int
+    log: Path
+    metrics_dir: Path
+    process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def migrated_database(request: pytest.FixtureRequest, database_url: str, folder: Path) -> str:
+    """A migrated database for a gunicorn of a test's own: a new SQLite file in ``folder``,
+    or the session's PostgreSQL database (migrated by the ``app`` fixture)."""
+    if not database_url.startswith("sqlite"):
+        request.getfixturevalue("app")
+        return database_url
+    url = "sqlite:///" + str(folder / "gunicorn.db")
+    migrator = make_app(url)
+    with migrator.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    return url
+
+
+@contextmanager
+def gunicorn_server(
+    database_url: str, folder: Path, workers: int = 2, **settings: str
+) -> Iterator[Gunicorn]:
+    """The repository's gunicorn.conf.py and wsgi:app on a free loopback port, ``workers``
+    workers all forked and answering /healthz; SIGTERM at the end. ``settings`` are
+    environment variables for the service (BETTER_AUTH_SECRET is the suite's unless given)."""
+    ignored = ("TEST_DATABASE_URL", "GUNICORN_CMD_ARGS")
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
+    port = free_port()
+    env.update(
+        DATABASE_URL=database_url,
+        BETTER_AUTH_SECRET=TEST_SECRET,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        WEB_CONCURRENCY=str(workers),
+        PROMETHEUS_MULTIPROC_DIR=str(folder / "prometheus"),
+        RATELIMIT_ENABLED="false",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(settings)
+    log_path = folder / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Gunicorn(port, log_path, folder / "prometheus", process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                up = requests.get(f"{server.base}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                up = False
+            forked = not Path("/proc").is_dir() or len(child_pids(process.pid)) >= workers
+            if up and forked:  # every worker there, so that none misses the start of the traffic
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not answer /healthz:\n{server.log_tail()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def child_pids(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            after_name = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if int(after_name[1]) == pid:
+            children.add(int(stat.parent.name))
+    return children

@@ -137,13 +137,13 @@ def _node_env(secret: str) -> dict[str, str]:
     return env
 
 
-def _start_server(name: str) -> AuthServer:
+def _start_server(name: str, **env: str) -> AuthServer:
     node = shutil.which("node")
     assert node is not None
     process = subprocess.Popen(
         [node, "server.mjs"],
         cwd=SERVER_DIR,
-        env=_node_env(secrets.token_urlsafe(32)),
+        env={**_node_env(secrets.token_urlsafe(32)), **env},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

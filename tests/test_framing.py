@@ -19,15 +19,12 @@ bodies); gunicorn is started once for the module, as ``tests/test_ops.py`` start
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -38,11 +35,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import TEST_SECRET, make_app
-from flask_migrate import upgrade
+from conftest import TEST_SECRET, Gunicorn, gunicorn_server, migrated_database
 
 from app.auth import create_token
-from app.models import db
 
 REPO = Path(__file__).resolve().parent.parent
 LIMIT = 64 * 1024
@@ -54,87 +49,14 @@ TITLE_JSON = b'{"title":"x"}'  # 13 bytes: chunk size "d"
 # --------------------------------------------------------------------------- gunicorn
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    host: str
-    port: int
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
 @pytest.fixture(scope="module")
 def gunicorn(
     request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
+) -> Iterator[Gunicorn]:
     """Real gunicorn with the repository's gunicorn.conf.py, on a migrated database."""
     tmp = tmp_path_factory.mktemp("framing")
-    if database_url.startswith("sqlite"):
-        url = "sqlite:///" + str(tmp / "gunicorn.db")
-        migrator = make_app(url)
-        with migrator.app_context():
-            upgrade()
-            db.session.remove()
-            db.engine.dispose()
-    else:
-        request.getfixturevalue("app")  # the session fixture migrates the test database
-        url = database_url
-    port = free_port()
-    ignored = ("TEST_DATABASE_URL", "GUNICORN_CMD_ARGS")
-    env = {k: v for k, v in os.environ.items() if k not in ignored}
-    env.update(
-        DATABASE_URL=url,
-        BETTER_AUTH_SECRET=TEST_SECRET,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        WEB_CONCURRENCY="2",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
-        RATELIMIT_ENABLED="false",
-        LOG_LEVEL="WARNING",
-    )
-    server = Server("127.0.0.1", port, tmp / "gunicorn.log")
-    with open(server.log, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{server.log_tail()}")
-            try:
-                up = requests.get(f"{server.base}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                up = False
-            if up:
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer /healthz:\n{server.log_tail()}")
-            time.sleep(0.1)
+    with gunicorn_server(migrated_database(request, database_url, tmp), tmp) as server:
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 # --------------------------------------------------------------------------- raw HTTP
@@ -175,7 +97,7 @@ class Sender(threading.Thread):
 class RawConnection:
     """One TCP connection: bytes go out as given, responses are parsed as they come."""
 
-    def __init__(self, server: Server, timeout: float = 15) -> None:
+    def __init__(self, server: Gunicorn, timeout: float = 15) -> None:
         self.sock = socket.create_connection((server.host, server.port), timeout=timeout)
         self.rfile = self.sock.makefile("rb")
 
@@ -263,7 +185,7 @@ def assert_error_shape(response: RawResponse, code: int) -> dict[str, Any]:
     return body
 
 
-def tasks_of(server: Server, user_id: str) -> list[dict[str, Any]]:
+def tasks_of(server: Gunicorn, user_id: str) -> list[dict[str, Any]]:
     """The user's tasks, listed on a fresh connection."""
     response = requests.get(
         f"{server.base}/api/{user_id}/tasks",
@@ -274,19 +196,20 @@ def tasks_of(server: Server, user_id: str) -> list[dict[str, Any]]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def assert_connection_kept(response: RawResponse) -> None:
-    # A 413 may also say Connection: close (issue 12, part 4); this service drains the
-    # body instead, so the connection is expected to stay open.
-    assert response.headers.get("connection", "").lower() != "close", response.headers
-
-
-def assert_next_request_served(conn: RawConnection, user_id: str, tasks: int = 0) -> None:
-    """The connection still works: a list request on it is answered 200 with ``tasks`` tasks."""
-    conn.send(list_head(user_id))
-    try:
-        response = conn.response()
-    except (ConnectionError, OSError) as exc:
-        pytest.fail(f"the next request on the same connection failed: {exc!r}")
+def assert_next_request_served(
+    server: Gunicorn, conn: RawConnection, after: RawResponse, user_id: str, tasks: int = 0
+) -> None:
+    """The client's next request succeeds: on the same connection, unless the answer said
+    Connection: close (a sync worker says it after every response; issue 12, part 4:
+    "a 413 either drains the rest of the body ... or says Connection: close"), in which
+    case on a new one. A list request, answered 200 with ``tasks`` tasks."""
+    closing = after.headers.get("connection", "").lower() == "close"
+    with RawConnection(server) if closing else contextlib.nullcontext(conn) as next_conn:
+        next_conn.send(list_head(user_id))
+        try:
+            response = next_conn.response()
+        except (ConnectionError, OSError) as exc:
+            pytest.fail(f"the next request failed: {exc!r}")
     assert response.status == 200, (response.status, response.body[:500])
     assert len(response.json()) == tasks, response.json()
 
@@ -304,7 +227,7 @@ WELL_FORMED_CHUNKED = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("body", WELL_FORMED_CHUNKED.values(), ids=WELL_FORMED_CHUNKED.keys())
-def test_well_formed_chunked_body_creates_a_task(gunicorn: Server, body: bytes) -> None:
+def test_well_formed_chunked_body_creates_a_task(gunicorn: Gunicorn, body: bytes) -> None:
     """The control for the malformed cases below: the same request, framed right, works."""
     user = new_user()
     with RawConnection(gunicorn) as conn:
@@ -312,8 +235,8 @@ def test_well_formed_chunked_body_creates_a_task(gunicorn: Server, body: bytes) 
         response = conn.response()
         assert response.status == 201, response.body
         assert response.json()["title"] == "x"
-        # And a second request on the same connection.
-        assert_next_request_served(conn, user, tasks=1)
+        # And a second request (on the same connection when it was kept open).
+        assert_next_request_served(gunicorn, conn, response, user, tasks=1)
 
 
 # --------------------------------------------------------------------------- malformed chunked
@@ -332,7 +255,7 @@ MALFORMED_CHUNKED = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("body", MALFORMED_CHUNKED.values(), ids=MALFORMED_CHUNKED.keys())
-def test_malformed_chunked_framing_is_400_json(gunicorn: Server, body: bytes) -> None:
+def test_malformed_chunked_framing_is_400_json(gunicorn: Gunicorn, body: bytes) -> None:
     user = new_user()
     with RawConnection(gunicorn) as conn:
         conn.send(post_head(user, Transfer_Encoding="chunked", Connection="close") + body)
@@ -351,7 +274,7 @@ CUT_SHORT_CHUNKED = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("body", CUT_SHORT_CHUNKED.values(), ids=CUT_SHORT_CHUNKED.keys())
-def test_chunked_body_cut_short_is_400_json(gunicorn: Server, body: bytes) -> None:
+def test_chunked_body_cut_short_is_400_json(gunicorn: Gunicorn, body: bytes) -> None:
     """Issue 12: "missing last chunk" was a 500. The client closes its half mid-body."""
     user = new_user()
     with RawConnection(gunicorn) as conn:
@@ -366,7 +289,7 @@ def test_chunked_body_cut_short_is_400_json(gunicorn: Server, body: bytes) -> No
 
 
 @pytest.mark.slow
-def test_chunked_body_over_64k_is_413_and_the_connection_stays_usable(gunicorn: Server) -> None:
+def test_chunked_body_over_64k_is_413_and_the_connection_stays_usable(gunicorn: Gunicorn) -> None:
     user = new_user()
     # Valid JSON followed by 2 MiB of white space: cut at 64 KiB it would still parse.
     chunks = [b"%x\r\n%s\r\n" % (len(TITLE_JSON), TITLE_JSON)]
@@ -380,14 +303,13 @@ def test_chunked_body_over_64k_is_413_and_the_connection_stays_usable(gunicorn: 
         sender.assert_all_sent()
         error = assert_error_shape(response, 413)
         assert error["message"] == TOO_LARGE_MESSAGE
-        assert_connection_kept(response)
-        assert_next_request_served(conn, user)
+        assert_next_request_served(gunicorn, conn, response, user)
     assert tasks_of(gunicorn, user) == []
 
 
 @pytest.mark.slow
 def test_body_over_64k_with_content_length_is_413_and_the_connection_stays_usable(
-    gunicorn: Server,
+    gunicorn: Gunicorn,
 ) -> None:
     user = new_user()
     body = TITLE_JSON + b" " * (BIG - len(TITLE_JSON))
@@ -399,8 +321,7 @@ def test_body_over_64k_with_content_length_is_413_and_the_connection_stays_usabl
         sender.assert_all_sent()
         error = assert_error_shape(response, 413)
         assert error["message"] == TOO_LARGE_MESSAGE
-        assert_connection_kept(response)
-        assert_next_request_served(conn, user)
+        assert_next_request_served(gunicorn, conn, response, user)
     assert tasks_of(gunicorn, user) == []
 
 
@@ -410,7 +331,7 @@ def test_body_over_64k_with_content_length_is_413_and_the_connection_stays_usabl
     "size, status", [(LIMIT, 201), (LIMIT + 1, 413)], ids=["64 KiB", "64 KiB + 1"]
 )
 def test_body_limit_is_64_kib_whatever_the_framing(
-    gunicorn: Server, framing: str, size: int, status: int
+    gunicorn: Gunicorn, framing: str, size: int, status: int
 ) -> None:
     """ "413 body over 64 KiB": a body of exactly 64 KiB is accepted, one byte more is not,
     whether its length is announced (Content-Length) or not (chunked)."""
@@ -433,7 +354,7 @@ def test_body_limit_is_64_kib_whatever_the_framing(
 
 
 @pytest.mark.slow
-def test_body_shorter_than_its_content_length_is_400_and_creates_nothing(gunicorn: Server) -> None:
+def test_body_shorter_than_its_content_length_is_400_and_creates_nothing(gunicorn: Gunicorn) -> None:
     user = new_user()
     body = b'{"title":"short"}'
     assert len(body) == 17
@@ -452,7 +373,7 @@ def test_body_shorter_than_its_content_length_is_400_and_creates_nothing(gunicor
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["/api/bob//tasks", "/api/bob/tasks//1"])
-def test_double_slash_is_a_json_404_never_a_redirect(gunicorn: Server, path: str) -> None:
+def test_double_slash_is_a_json_404_never_a_redirect(gunicorn: Gunicorn, path: str) -> None:
     with RawConnection(gunicorn) as conn:
         conn.send(request_head("GET", path, "bob", host="evil.example", Connection="close"))
         response = conn.response()

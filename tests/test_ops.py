@@ -19,28 +19,31 @@ from __future__ import annotations
 import http
 import json
 import logging
-import os
 import random
 import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import limits
 import pytest
 import requests
-from conftest import ALICE, BOB, TEST_SECRET, make_app, require
+from conftest import (
+    ALICE,
+    BOB,
+    TEST_SECRET,
+    Gunicorn,
+    child_pids,
+    gunicorn_server,
+    make_app,
+    migrated_database,
+    require,
+)
 from flask import Flask, request
 from flask_migrate import downgrade, upgrade
-from limits.strategies import STRATEGIES
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -139,25 +142,6 @@ def metric_names(exposition: str) -> set[str]:
 def api_app(app: Flask, **overrides: Any) -> Flask:
     """Another app instance on the session's migrated test database."""
     return make_app(app.config["SQLALCHEMY_DATABASE_URI"], **overrides)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def child_pids(pid: int) -> set[int]:
-    """The processes whose parent is ``pid`` (Linux /proc)."""
-    children = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            after_name = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, ...
-        except (OSError, IndexError):
-            continue
-        if int(after_name[1]) == pid:
-            children.add(int(stat.parent.name))
-    return children
 
 
 def redis_is_running() -> bool:
@@ -520,79 +504,16 @@ def test_metrics_disabled_is_404_and_counts_nothing(app: Flask) -> None:
 
 
 @pytest.fixture
-def gunicorn_server(
-    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
-) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+def gunicorn(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
     """Real gunicorn, two workers, multiprocess metrics in a temp folder."""
-    if database_url.startswith("sqlite"):
-        url = "sqlite:///" + str(tmp_path / "gunicorn.db")
-        migrator = make_app(url)
-        with migrator.app_context():
-            upgrade()
-            db.session.remove()
-            db.engine.dispose()
-    else:
-        request.getfixturevalue("app")  # the session fixture migrates the test database
-        url = database_url
-    port = free_port()
-    metrics_dir = tmp_path / "prometheus"
-    ignored = ("TEST_DATABASE_URL", "GUNICORN_CMD_ARGS")
-    env = {k: v for k, v in os.environ.items() if k not in ignored}
-    env.update(
-        DATABASE_URL=url,
-        BETTER_AUTH_SECRET=TEST_SECRET,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        WEB_CONCURRENCY="2",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-        RATELIMIT_ENABLED="false",
-        LOG_LEVEL="WARNING",
-    )
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def log_tail() -> str:
-        return log_path.read_text(errors="replace")[-3000:]
-
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_tail()}")
-            try:
-                up = requests.get(f"{base}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                up = False
-            # Both workers forked, so that neither misses the start of the traffic.
-            if up and (not Path("/proc").is_dir() or len(child_pids(process.pid)) >= 2):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer /healthz:\n{log_tail()}")
-            time.sleep(0.1)
-        yield base, metrics_dir, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    url = migrated_database(request, database_url, tmp_path)
+    with gunicorn_server(url, tmp_path) as server:
+        yield server
 
 
 @pytest.mark.slow
-def test_metrics_are_summed_across_two_gunicorn_workers(
-    gunicorn_server: tuple[str, Path, subprocess.Popen[bytes]],
-) -> None:
-    base, metrics_dir, process = gunicorn_server
+def test_metrics_are_summed_across_two_gunicorn_workers(gunicorn: Gunicorn) -> None:
+    base, metrics_dir, process = gunicorn.base, gunicorn.metrics_dir, gunicorn.process
     n = 40
     headers = {**bearer(ALICE), "Connection": "close"}
     for _ in range(n):

@@ -150,13 +150,13 @@ def test_counters_follow_every_kind_of_write(app, client, auth_headers):
 def test_postgresql_reads_every_sort_in_index_order(app, database_url, sort, order):
     """A page is an index range scan in the requested order, never a sort of every task
     of the user (PostgreSQL's plan, with sorting made as expensive as it can be)."""
-    from conftest import require
     from sqlalchemy.dialects import postgresql
 
     from app.models import utcnow
     from app.tasks import queries
 
-    require(database_url.startswith("postgresql"), "query plans are PostgreSQL's")
+    if not database_url.startswith("postgresql"):
+        pytest.skip("query plans are PostgreSQL's (this test runs in the PostgreSQL pass)")
     shape, params = queries.list_parameters(ALICE, {"sort": sort, "order": order}, utcnow())
     page = queries.page_statement(shape).params(**params, limit=20, offset=0)
     sql = str(page.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))

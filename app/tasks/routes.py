@@ -186,7 +186,7 @@ def respond(
 
 
 def encoded(payload: Any) -> bytes:
-    return current_app.json.dumps_bytes(payload)  # type: ignore[attr-defined, no-any-return]
+    return current_app.json.dumps(payload).encode()
 
 
 def found(

@@ -11,6 +11,9 @@
 //   BETTER_AUTH_SECRET      secret that encrypts the private keys and signs cookies (required)
 //   EXIT_WHEN_STDIN_CLOSES  "1": exit when stdin reaches EOF, so the server never outlives
 //                           a parent that holds the write end of a pipe and dies
+//   JWKS_ROTATION_INTERVAL  seconds after which the signing key expires and the next token
+//                           is signed with a new one (the jwt plugin's jwks.rotationInterval);
+//                           unset: keys never rotate
 //
 // Prints "ready <baseURL>" on stdout once it is listening; baseURL is
 // http://127.0.0.1:<actual port>.
@@ -34,6 +37,8 @@ if (!secret || secret.length < 32) {
   process.exit(2);
 }
 
+const rotation = Number.parseInt(process.env.JWKS_ROTATION_INTERVAL ?? "0", 10);
+
 function createAuth(baseURL) {
   return betterAuth({
     baseURL,
@@ -41,7 +46,8 @@ function createAuth(baseURL) {
     // Every table the configured features use, empty: the memory adapter needs them declared.
     database: memoryAdapter({ user: [], session: [], account: [], verification: [], jwks: [] }),
     emailAndPassword: { enabled: true },
-    plugins: [jwt()],
+    // Rotated keys stay published for an hour (gracePeriod), as tokens signed with them do.
+    plugins: [jwt(rotation > 0 ? { jwks: { rotationInterval: rotation, gracePeriod: 3600 } } : {})],
     telemetry: { enabled: false },
     rateLimit: { enabled: false },
   });
