@@ -113,8 +113,8 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            conn.execute(text("DELETE FROM tasks"))
-            conn.execute(text("DELETE FROM users"))
+            for table in ("task_tags", "idempotency_keys", "tasks", "users"):
+                conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture
@@ -141,6 +141,16 @@ def auth_headers(token: Callable[..., str]) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token(user_id, **kwargs)}"}
 
     return make
+
+
+@pytest.fixture
+def alice(auth_headers: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return auth_headers(ALICE)
+
+
+@pytest.fixture
+def bob(auth_headers: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return auth_headers(BOB)
 
 
 @pytest.fixture

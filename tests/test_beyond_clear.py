@@ -13,27 +13,13 @@ import pytest
 from conftest import ALICE, BOB
 from test_beyond_support import (
     assert_error,
-    clean_extra_tables,
     create,
     list_ids,
     tasks_url,
 )
 
 
-@pytest.fixture(autouse=True)
-def _clean_feature_tables(app):
-    yield
-    clean_extra_tables(app)
 
-
-@pytest.fixture
-def alice(auth_headers):
-    return auth_headers(ALICE)
-
-
-@pytest.fixture
-def bob(auth_headers):
-    return auth_headers(BOB)
 
 
 @pytest.fixture

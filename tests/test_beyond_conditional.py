@@ -17,7 +17,6 @@ from conftest import ALICE, BOB
 from test_beyond_support import (
     STRONG_ETAG_RE,
     assert_error,
-    clean_extra_tables,
     create,
     tasks_url,
 )
@@ -25,20 +24,7 @@ from test_beyond_support import (
 TIMEOUT = 30
 
 
-@pytest.fixture(autouse=True)
-def _clean_feature_tables(app):
-    yield
-    clean_extra_tables(app)
 
-
-@pytest.fixture
-def alice(auth_headers):
-    return auth_headers(ALICE)
-
-
-@pytest.fixture
-def bob(auth_headers):
-    return auth_headers(BOB)
 
 
 def etag_of(resp) -> str:

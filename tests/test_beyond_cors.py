@@ -9,19 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import ALICE, make_app
+from conftest import make_app
 from flask import Flask
-from test_beyond_support import clean_extra_tables, create, tasks_url
+from test_beyond_support import create, tasks_url
 
 from app.models import db
 
 ORIGIN = "https://app.example.com"
 
-
-@pytest.fixture(autouse=True)
-def _clean_feature_tables(app):
-    yield
-    clean_extra_tables(app)
 
 
 @pytest.fixture
@@ -33,10 +28,6 @@ def cors_client(app: Flask, database_url: str) -> Iterator:
         db.session.remove()
         db.engine.dispose()
 
-
-@pytest.fixture
-def alice(auth_headers):
-    return auth_headers(ALICE)
 
 
 def _listed(value: str | None) -> set[str]:

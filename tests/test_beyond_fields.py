@@ -16,7 +16,6 @@ from test_beyond_support import (
     TASK_FIELDS,
     assert_422,
     assert_task,
-    clean_extra_tables,
     create,
     list_ids,
     parse_utc,
@@ -28,20 +27,7 @@ DUE = "2026-12-01T10:00:00+02:00"
 DUE_UTC = "2026-12-01T08:00:00.000000Z"
 
 
-@pytest.fixture(autouse=True)
-def _clean_feature_tables(app):
-    yield
-    clean_extra_tables(app)
 
-
-@pytest.fixture
-def alice(auth_headers):
-    return auth_headers(ALICE)
-
-
-@pytest.fixture
-def bob(auth_headers):
-    return auth_headers(BOB)
 
 
 def _send(client, method: str, url: str, headers: dict, body: Any):

@@ -18,7 +18,6 @@ from conftest import ALICE, BOB
 from test_beyond_support import (
     assert_422,
     assert_error,
-    clean_extra_tables,
     db_scalar,
     list_ids,
     tasks_url,
@@ -29,20 +28,7 @@ from app.models import db
 TIMEOUT = 30
 
 
-@pytest.fixture(autouse=True)
-def _clean_feature_tables(app):
-    yield
-    clean_extra_tables(app)
 
-
-@pytest.fixture
-def alice(auth_headers):
-    return auth_headers(ALICE)
-
-
-@pytest.fixture
-def bob(auth_headers):
-    return auth_headers(BOB)
 
 
 def new_key() -> str:

@@ -16,7 +16,6 @@ import pytest
 from conftest import ALICE, BOB
 from test_beyond_support import (
     assert_422,
-    clean_extra_tables,
     create,
     list_ids,
     tasks_url,
@@ -24,20 +23,7 @@ from test_beyond_support import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _clean_feature_tables(app):
-    yield
-    clean_extra_tables(app)
 
-
-@pytest.fixture
-def alice(auth_headers):
-    return auth_headers(ALICE)
-
-
-@pytest.fixture
-def bob(auth_headers):
-    return auth_headers(BOB)
 
 
 def ids_of(*tasks) -> list[int]:

@@ -38,7 +38,6 @@ TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 STRONG_ETAG_RE = re.compile(r'^"[\x21\x23-\x7e\x80-\xff]*"$')
 ERROR_KEYS = {"code", "status", "message", "errors"}
 # Tables of the feature that the seed's cleanup (conftest) does not empty itself.
-EXTRA_TABLES = ("idempotency_keys", "task_tags")
 
 
 def tasks_url(user: str = ALICE, task_id: Any = None, suffix: str = "", query: Any = None) -> str:
@@ -111,17 +110,6 @@ def list_ids(client: Any, headers: dict[str, str], query: Any = None, user: str 
     assert resp.status_code == 200, resp.get_data(as_text=True)
     total = json.loads(resp.headers["X-Pagination"])["total"]
     return [task["id"] for task in resp.get_json()], total
-
-
-def clean_extra_tables(app: Flask) -> None:
-    """Empty the feature's own tables (conftest empties ``tasks`` and ``users`` after us)."""
-    with app.app_context():
-        db.session.remove()
-        present = set(sa.inspect(db.engine).get_table_names())
-        with db.engine.begin() as conn:
-            for name in EXTRA_TABLES:
-                if name in present:
-                    conn.execute(sa.text(f"DELETE FROM {name}"))
 
 
 def set_task_times(app: Flask, task_id: int, **values: datetime) -> None:

@@ -27,7 +27,6 @@ import select
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import threading
 import time

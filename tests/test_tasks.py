@@ -119,14 +119,6 @@ def _ids(table: list[tuple[Any, str]]) -> list[str]:
     return [f"{field}-{i}" for i, (_, field) in enumerate(table)]
 
 
-@pytest.fixture
-def alice(auth_headers):
-    return auth_headers(ALICE)
-
-
-@pytest.fixture
-def bob(auth_headers):
-    return auth_headers(BOB)
 
 
 # --------------------------------------------------------------------------- create
