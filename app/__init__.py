@@ -114,7 +114,7 @@ def ping_idle_connections(engine: Engine) -> None:
     new one (SQLAlchemy's documented pessimistic disconnect handling, on its pool events).
     """
 
-    # Why not pool_pre_ping: its round trip on every checkout was a quarter of a list
+    # Why not pool_pre_ping: its round trip on every checkout was a large share of a
     # request's time (bench/README.md, "What we keep and why").
     @event.listens_for(engine, "checkin")
     def _mark_idle(dbapi_connection: Any, record: Any) -> None:

@@ -351,10 +351,12 @@ class TokenAuthority:
         self._jwks = jwks
         self._leeway = leeway
         self._cache_seconds = cache_seconds
-        # token -> (identity, trusted until, verifier, its stamp): a frontend sends the
-        # same token for many requests. Keyed by the whole token, so only bytes that
-        # passed full verification match; an entry never outlives the token's exp
-        # (+ leeway), nor the key set it was verified with.
+        # Why: verifying a signature on every request was a large share of a request's
+        # time (bench/README.md, "What we keep and why"), and a frontend sends the same
+        # token for many requests. token -> (identity, trusted until, verifier, its
+        # stamp), keyed by the whole token, so only bytes that passed full verification
+        # match; an entry never outlives the token's exp (+ leeway), nor the key set it
+        # was verified with.
         self._verified: dict[str, tuple[Identity, float, Verifier, object]] = {}
 
     @classmethod

@@ -3,7 +3,8 @@
 Built on ``limits``, the engine Flask-Limiter runs on (same maintainers, same storages
 and strategies): its sliding-window-counter strategy over its memory storage (per
 process), or its Redis storage when ``REDIS_URL`` is set, shared by every worker and
-instance.
+instance. Why not Flask-Limiter itself: its request middleware cost a large share of the
+API's throughput (bench/README.md, "What we keep and why").
 
 - The per-address limit is checked in ``before_request``, so unauthenticated floods
   (token guessing) are limited too. Health, readiness and metrics are exempt.

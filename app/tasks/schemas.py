@@ -345,6 +345,8 @@ def task_columns(table: Table) -> tuple[ColumnElement[Any], ...]:
 
 def task_json(row: Sequence[Any]) -> dict[str, Any]:
     """A row of ``task_columns`` (and possibly more columns after them) as the API's JSON."""
+    # Why not TaskSchema().dump: marshmallow's per-field work was a large share of a
+    # page's time (bench/README.md, "What we keep and why"); the columns are formatted.
     return dict(zip(FIELD_NAMES, row))
 
 
