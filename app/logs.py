@@ -22,12 +22,13 @@ request_log = logging.getLogger("tasks.request")
 
 
 class JSONFormatter(BaseJsonFormatter):
-    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, then the
-    record's extra fields (the request line's method, route, status, ...)."""
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, process (the pid:
+    which worker), message, then the record's extra fields (the request line's method,
+    route, status, ...)."""
 
     def __init__(self) -> None:
         super().__init__(
-            "%(levelname)s %(name)s %(message)s",
+            "%(levelname)s %(name)s %(process)d %(message)s",
             rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
             timestamp="time",
         )
