@@ -76,6 +76,7 @@ class _Recorder:
             "method": environ["REQUEST_METHOD"],
             "path": environ.get("PATH_INFO", ""),
             "origin": environ.get("HTTP_ORIGIN"),
+            "requested_headers": environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", ""),
         }
 
         def recording_start_response(
@@ -149,8 +150,8 @@ const CONFIG = JSON.parse(document.getElementById("config").textContent);
 window.results = {};
 window.done = false;
 
-async function call(name, method, path, {token = CONFIG.token, body} = {}) {
-  const headers = {};
+async function call(name, method, path, {token = CONFIG.token, body, extra = {}} = {}) {
+  const headers = {...extra};
   if (token) headers["Authorization"] = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const entry = {method, path};
@@ -163,6 +164,8 @@ async function call(name, method, path, {token = CONFIG.token, body} = {}) {
     entry.location = response.headers.get("Location");
     entry.link = response.headers.get("Link");
     entry.wwwAuthenticate = response.headers.get("WWW-Authenticate");
+    entry.etag = response.headers.get("ETag");
+    entry.replayed = response.headers.get("Idempotent-Replayed");
     const raw = await response.text();
     entry.text = raw;
     try { entry.body = raw ? JSON.parse(raw) : null; } catch (e) { entry.body = undefined; }
@@ -186,6 +189,20 @@ async function allowedScenario() {
   await call("notFound", "GET", base + "/" + id);
   await call("badToken", "GET", base, {token: "not-a-jwt"});
   await call("noToken", "GET", base, {token: null});
+
+  // Beyond the seed: headers a browser must preflight, and response headers JS reads.
+  const key = {"Idempotency-Key": CONFIG.idempotencyKey};
+  const first = await call("idemFirst", "POST", base,
+                           {body: {title: CONFIG.title + " once"}, extra: key});
+  await call("idemAgain", "POST", base, {body: {title: CONFIG.title + " once"}, extra: key});
+  const one = base + "/" + (first.body && first.body.id);
+  const fetched = await call("fetched", "GET", one);
+  await call("notModified", "GET", one, {extra: {"If-None-Match": fetched.etag}});
+  await call("ifMatch", "PUT", one,
+             {body: {title: CONFIG.title + " matched"}, extra: {"If-Match": fetched.etag}});
+  await call("staleMatch", "PUT", one,
+             {body: {title: CONFIG.title + " stale"}, extra: {"If-Match": fetched.etag}});
+  await call("idemCleanup", "DELETE", one);
 }
 
 async function disallowedScenario() {
@@ -287,7 +304,9 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
         api_url = f"http://127.0.0.1:{api.port}"
         token = create_token(TEST_SECRET, ALICE)
         marker = f"browser-{uuid.uuid4().hex[:8]}"
-        config = {"api": api_url, "token": token, "user": ALICE}
+        config = {
+            "api": api_url, "token": token, "user": ALICE, "idempotencyKey": uuid.uuid4().hex
+        }
         allowed.html = frontend_html(
             {**config, "title": f"{marker} allowed", "scenario": "allowed"}
         )
@@ -297,7 +316,8 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
         results, console = run_frontend(new_page(), allowed_origin + "/")
         assert "scenarioError" not in results, results
         for name in ("create", "list", "update", "toggle", "delete", "notFound", "badToken",
-                     "noToken"):
+                     "noToken", "idemFirst", "idemAgain", "fetched", "notModified", "ifMatch",
+                     "staleMatch", "idemCleanup"):
             assert "error" not in results[name], (name, results[name], console)
 
         create = results["create"]
@@ -338,7 +358,46 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
             assert unauthorized["status"] == 401, unauthorized
             assert unauthorized["body"]["code"] == 401, unauthorized
             assert unauthorized["body"]["status"] == "Unauthorized"
+
+        # Idempotency-Key goes through the preflight; JS reads Idempotent-Replayed.
+        idem_first, idem_again = results["idemFirst"], results["idemAgain"]
+        assert idem_first["status"] == 201, idem_first
+        assert idem_first["replayed"] is None, idem_first
+        assert idem_again["status"] == 201, idem_again
+        assert idem_again["replayed"] == "true", "JS could not read Idempotent-Replayed"
+        assert idem_again["body"] == idem_first["body"]
+        assert idem_again["location"] == idem_first["location"]
+
+        # ETag is readable; If-None-Match and If-Match pass the preflight and act.
+        fetched = results["fetched"]
+        assert fetched["status"] == 200, fetched
+        assert fetched["etag"], "JS could not read ETag (not exposed by CORS)"
+        not_modified = results["notModified"]
+        assert not_modified["status"] == 304, not_modified
+        assert not_modified["text"] == ""
+        assert not_modified["etag"] == fetched["etag"]
+        if_match = results["ifMatch"]
+        assert if_match["status"] == 200, if_match
+        assert if_match["body"]["title"] == f"{marker} allowed matched"
+        assert if_match["etag"] and if_match["etag"] != fetched["etag"]
+        stale = results["staleMatch"]
+        assert stale["status"] == 412, stale
+        assert stale["body"]["code"] == 412 and stale["body"]["message"], stale
+        assert results["idemCleanup"]["status"] == 204
         assert count_tasks(cors_app, marker) == 0  # created, then deleted
+
+        # The browser preflighted each of those headers and the API allowed each one.
+        def names(value: str) -> set[str]:
+            return {name.strip().lower() for name in value.split(",") if name.strip()}
+
+        conditional = {"if-match", "if-none-match", "idempotency-key"}
+        options = [e for e in recorder.seen if e["method"] == "OPTIONS"]
+        asked = set().union(*(names(e["requested_headers"]) for e in options))
+        allowed_back = set().union(
+            *(names(e["headers"].get("access-control-allow-headers", "")) for e in options)
+        )
+        assert conditional <= asked, asked
+        assert conditional <= allowed_back, allowed_back
 
         # The API really answered the browser's preflights for the allowed origin.
         preflights = [e for e in recorder.seen if e["method"] == "OPTIONS"]
