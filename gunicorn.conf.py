@@ -69,7 +69,11 @@ logconfig_dict = {
     },
     "filters": {"request_id": {"()": "app.logs.RequestIdFilter"}},
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "app", "stream": "ext://sys.stderr"},
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "app",
+            "stream": "ext://sys.stderr",
+        },
         # The app's root handler, as app/logs.py makes it (same name, so the app replaces it
         # rather than adding a second): a SIGHUP re-applies this configuration, which would
         # otherwise leave the root logger without one and the request log silent.

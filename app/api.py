@@ -34,7 +34,11 @@ class JSONBodyParser(FlaskParser):
         try:
             return json.loads(body)
         except (ValueError, RecursionError):
-            abort(400, message="The request body is not valid JSON.", errors={"json": ["Invalid JSON body."]})
+            abort(
+                400,
+                message="The request body is not valid JSON.",
+                errors={"json": ["Invalid JSON body."]},
+            )
 
 
 def read_body(req: flask.Request) -> bytes:

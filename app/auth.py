@@ -390,7 +390,9 @@ class TokenAuthority:
         # A verified token is trusted again without re-verification for at most this long,
         # never longer than JWKS keys are cached (so a removed key stops working on time).
         cache_seconds = min(TOKEN_CACHE_SECONDS, config["JWKS_CACHE_SECONDS"])
-        return cls(secret=secret, jwks=jwks, leeway=config["JWT_LEEWAY"], cache_seconds=cache_seconds)
+        return cls(
+            secret=secret, jwks=jwks, leeway=config["JWT_LEEWAY"], cache_seconds=cache_seconds
+        )
 
     def authenticate(self, token: str) -> Identity:
         cached = self._verified.get(token)

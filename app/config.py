@@ -47,7 +47,16 @@ def _list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
 
 DEFAULT_JWKS_ALGORITHMS = ["EdDSA", "ES256", "ES512", "RS256", "PS256"]
 ASYMMETRIC_ALGORITHMS = {
-    "EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "EdDSA",
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
 }
 
 
@@ -126,11 +135,15 @@ def validate(config: Mapping[str, Any]) -> None:
         )
     for name in ("BETTER_AUTH_URL", "BETTER_AUTH_JWKS_URL"):
         value = config.get(name)
-        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+        if value and (
+            urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc
+        ):
             raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     for alg in config["JWT_JWKS_ALGORITHMS"]:
         if alg not in ASYMMETRIC_ALGORITHMS:
-            raise ConfigError(f"JWT_JWKS_ALGORITHMS may only list asymmetric algorithms, got {alg!r}")
+            raise ConfigError(
+                f"JWT_JWKS_ALGORITHMS may only list asymmetric algorithms, got {alg!r}"
+            )
     for name in ("JWKS_CACHE_SECONDS", "JWKS_TIMEOUT_SECONDS", "JWKS_MIN_REFRESH_SECONDS"):
         if config[name] <= 0:
             raise ConfigError(f"{name} must be positive")
@@ -143,7 +156,9 @@ def validate(config: Mapping[str, Any]) -> None:
         try:
             limits.parse(config[name])
         except ValueError:
-            raise ConfigError(f"{name} must look like '300 per minute', got {config[name]!r}") from None
+            raise ConfigError(
+                f"{name} must look like '300 per minute', got {config[name]!r}"
+            ) from None
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be json or text, got {config['LOG_FORMAT']!r}")
     if config["LOG_LEVEL"] not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

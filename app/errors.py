@@ -134,7 +134,11 @@ ERROR_EXAMPLES: dict[int, tuple[str, str, Any]] = {
     413: ("PayloadTooLarge", DEFAULT_MESSAGES[413], None),
     415: ("UnsupportedMediaType", DEFAULT_MESSAGES[415], None),
     422: ("ValidationFailed", "Validation failed", {"json": {"title": ["Must not be blank."]}}),
-    429: ("TooManyRequests", "Too many requests: the limit is 300 per 1 minute; retry in 12 s.", None),
+    429: (
+        "TooManyRequests",
+        "Too many requests: the limit is 300 per 1 minute; retry in 12 s.",
+        None,
+    ),
     500: ("InternalError", DEFAULT_MESSAGES[500], None),
     503: ("ServiceUnavailable", "The database is unavailable; try again shortly.", None),
 }
@@ -142,7 +146,8 @@ _RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"t
 ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {
         "WWW-Authenticate": {
-            "description": "RFC 6750 challenge, e.g. `Bearer realm=\"tasks\", error=\"invalid_token\"`.",
+            "description": "RFC 6750 challenge, e.g. "
+            '`Bearer realm="tasks", error="invalid_token"`.',
             "schema": {"type": "string"},
         }
     },

@@ -230,7 +230,12 @@ class IdempotencyKey(db.Model):
 # have (NULLS LAST, pg_trgm); on SQLite, the unique key beside its single-column
 # primary key (SQLite numbers only a lone INTEGER PRIMARY KEY).
 NOT_IN_MODELS = frozenset(
-    {"ix_tasks_user_due_desc", "ix_tasks_title_trgm", "ix_tasks_description_trgm", "uq_tasks_user_id_id"}
+    {
+        "ix_tasks_user_due_desc",
+        "ix_tasks_title_trgm",
+        "ix_tasks_description_trgm",
+        "uq_tasks_user_id_id",
+    }
 )
 
 

@@ -16,8 +16,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -108,7 +108,11 @@ def init_metrics(app: Flask) -> None:
         # The method is the client's to choose: unknown ones share one label value, so
         # nobody can mint new series at will.
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
-        labels = (method, rule.rule if rule is not None else "<unmatched>", str(response.status_code))
+        labels = (
+            method,
+            rule.rule if rule is not None else "<unmatched>",
+            str(response.status_code),
+        )
         REQUESTS.labels(*labels).inc()
         LATENCY.labels(*labels).observe(time.perf_counter() - started)
         return response

@@ -57,13 +57,13 @@ class Bench:
 
         self.secret = harness.new_secret()
         self.config = {
-                "SQLALCHEMY_DATABASE_URI": database.url,
-                "BETTER_AUTH_SECRET": self.secret,
-                "RATELIMIT_ENABLED": True,
-                "RATE_LIMIT_PER_USER": "1000000 per second",
-                "RATE_LIMIT_PER_ADDRESS": "1000000 per second",
-                "CORS_ORIGINS": [harness.BENCH_ORIGIN],
-                "LOG_LEVEL": "INFO",
+            "SQLALCHEMY_DATABASE_URI": database.url,
+            "BETTER_AUTH_SECRET": self.secret,
+            "RATELIMIT_ENABLED": True,
+            "RATE_LIMIT_PER_USER": "1000000 per second",
+            "RATE_LIMIT_PER_ADDRESS": "1000000 per second",
+            "CORS_ORIGINS": [harness.BENCH_ORIGIN],
+            "LOG_LEVEL": "INFO",
         }
         self.app = create_app(self.config)
         self.devnull = open(os.devnull, "w")  # noqa: SIM115
@@ -150,7 +150,6 @@ def swapped(obj: Any, **attributes: Any) -> Iterator[None]:
             setattr(obj, name, value)
 
 
-
 def no_token_cache(bench: Bench) -> contextlib.AbstractContextManager[None]:
     """Every request verifies its token's signature and claims again."""
     from app.auth import EXTENSION_KEY, SecretVerifier, TokenAuthority
@@ -180,7 +179,7 @@ def python_timestamps(bench: Bench) -> contextlib.AbstractContextManager[None]:
     }
 
     def task_json(row: Any) -> dict[str, Any]:
-        task = dict(zip(schemas.FIELD_NAMES, row))
+        task = dict(zip(schemas.FIELD_NAMES, row, strict=False))
         for name, fmt in formats.items():
             if task.get(name) is not None:
                 task[name] = task[name].strftime(fmt)
@@ -188,7 +187,9 @@ def python_timestamps(bench: Bench) -> contextlib.AbstractContextManager[None]:
 
     columns = (*columns, queries.tasks.c.version)
     return _stack(
-        statements_rebuilt(), swapped(queries, TASK_COLUMNS=columns), swapped(routes, task_json=task_json)
+        statements_rebuilt(),
+        swapped(queries, TASK_COLUMNS=columns),
+        swapped(routes, task_json=task_json),
     )
 
 
@@ -196,7 +197,10 @@ def marshmallow_dump(bench: Bench) -> contextlib.AbstractContextManager[None]:
     """Rows dumped by the response schema (marshmallow), datetimes read from the driver."""
     from app.tasks import queries, routes, schemas
 
-    columns = (*(queries.tasks.c[name].label(name) for name in schemas.FIELD_NAMES), queries.tasks.c.version)
+    columns = (
+        *(queries.tasks.c[name].label(name) for name in schemas.FIELD_NAMES),
+        queries.tasks.c.version,
+    )
     schema = schemas.TaskSchema()
     return _stack(
         statements_rebuilt(),
@@ -216,7 +220,9 @@ def orm_objects(bench: Bench) -> contextlib.AbstractContextManager[None]:
 
     def list_page(conn: Any, user_id: str, args: Any, *, limit: int, offset: int) -> Any:
         key = getattr(Task, queries.SORT_COLUMNS[args["sort"]].key)
-        order_by = (key.asc(), Task.id.asc()) if args["order"] == "asc" else (key.desc(), Task.id.desc())
+        order_by = (
+            (key.asc(), Task.id.asc()) if args["order"] == "asc" else (key.desc(), Task.id.desc())
+        )
         shape, params = queries.list_parameters(user_id, args, queries.utcnow())
         total = queries.count_tasks(conn, shape, params)
         query = select(Task).where(Task.user_id == user_id).order_by(*order_by)
@@ -225,7 +231,9 @@ def orm_objects(bench: Bench) -> contextlib.AbstractContextManager[None]:
         return total, rows
 
     def get_task(conn: Any, user_id: str, task_id: int) -> Any:
-        task = db.session.scalars(select(Task).where(Task.user_id == user_id, Task.id == task_id)).one_or_none()
+        task = db.session.scalars(
+            select(Task).where(Task.user_id == user_id, Task.id == task_id)
+        ).one_or_none()
         db.session.remove()
         return task
 
@@ -302,7 +310,6 @@ def ping_every_checkout(bench: Bench) -> contextlib.AbstractContextManager[None]
     client = create_app(config).test_client()
     bench.quiet_logs()
     return swapped(bench, client=client)
-
 
 
 @contextlib.contextmanager
@@ -387,10 +394,20 @@ def run(args: argparse.Namespace) -> int:
                 a, b = statistics.median(a_runs), statistics.median(b_runs)
                 saving = (b - a) / b * 100
                 results.append(
-                    {"optimization": name, "what": what, "where": where, "route": route,
-                     "a_us": round(a, 1), "b_us": round(b, 1), "saving_pct": round(saving, 1)}
+                    {
+                        "optimization": name,
+                        "what": what,
+                        "where": where,
+                        "route": route,
+                        "a_us": round(a, 1),
+                        "b_us": round(b, 1),
+                        "saving_pct": round(saving, 1),
+                    }
                 )
-                log(f"{name:15} {route:10} with {a:8.1f} us  without {b:8.1f} us  saves {saving:5.1f} %")
+                log(
+                    f"{name:15} {route:10} with {a:8.1f} us  without {b:8.1f} us  "
+                    f"saves {saving:5.1f} %"
+                )
     finally:
         with contextlib.suppress(Exception):
             from app.models import db
@@ -398,10 +415,15 @@ def run(args: argparse.Namespace) -> int:
             with bench.app.app_context():
                 db.engine.dispose()
         database.drop()
-    print(harness.format_table(
-        ["optimization", "route", "with µs", "without µs", "saves %"],
-        [[r["optimization"], r["route"], r["a_us"], r["b_us"], r["saving_pct"]] for r in results],
-    ))
+    print(
+        harness.format_table(
+            ["optimization", "route", "with µs", "without µs", "saves %"],
+            [
+                [r["optimization"], r["route"], r["a_us"], r["b_us"], r["saving_pct"]]
+                for r in results
+            ],
+        )
+    )
     path = harness.write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "results": results})
     log(f"wrote {path}")
     return 0

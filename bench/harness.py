@@ -750,7 +750,7 @@ def cpu_times() -> list[int] | None:
 def steal_percent(before: list[int] | None, after: list[int] | None) -> float | None:
     if before is None or after is None or len(before) < 8 or len(after) < 8:
         return None
-    delta = [b - a for a, b in zip(before, after)]
+    delta = [b - a for a, b in zip(before, after, strict=False)]
     total = sum(delta[:8])
     return round(100 * delta[7] / total, 1) if total > 0 else None
 

@@ -217,7 +217,9 @@ class Bench:
         raw = self.servers.get("raw")
         if raw is not None:  # the reference must do the same work: the same page
             path = f"/api/{READER}/tasks?page_size={LIST_TASKS}"
-            raw_status, raw_body = harness.ApiClient(raw.url).request("GET", path, self.tokens[READER])
+            raw_status, raw_body = harness.ApiClient(raw.url).request(
+                "GET", path, self.tokens[READER]
+            )
             if raw_status != 200 or raw_body != body:
                 raise BenchError(f"the raw-driver reference answered {raw_status}: {raw_body!r}")
         self.settle()
@@ -301,7 +303,9 @@ class Bench:
         elif route == "get-304":
             # One task, asked for with the ETag it has: each answer is a 304.
             task_id = self.ids[READER][0]
-            env.update(BENCH_PATH=f"{base}/{task_id}", BENCH_IF_NONE_MATCH=self.etag(f"{base}/{task_id}"))
+            env.update(
+                BENCH_PATH=f"{base}/{task_id}", BENCH_IF_NONE_MATCH=self.etag(f"{base}/{task_id}")
+            )
         if route == "list-304":
             env["BENCH_IF_NONE_MATCH"] = self.etag(env["BENCH_PATH"])
         if route in EXPECTED_STATUS:
@@ -527,7 +531,11 @@ def run(args: argparse.Namespace) -> int:
                             f"{result.rps:7.0f} req/s  p50 {result.p50_ms:6.1f} ms  "
                             f"p99 {result.p99_ms:6.1f} ms  non-2xx {result.non2xx}  "
                             f"socket errors {result.socket_errors}{extra}"
-                            + (f"  steal {result.steal_pct:.0f}%" if result.steal_pct is not None else "")
+                            + (
+                                f"  steal {result.steal_pct:.0f}%"
+                                if result.steal_pct is not None
+                                else ""
+                            )
                             + (
                                 f"  server CPU {result.server_cpu_us:.0f} µs/req"
                                 if result.server_cpu_us is not None
@@ -618,4 +626,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -169,11 +169,17 @@ def explain(database: harness.Database, statement: Any) -> tuple[str, float, str
     for PostgreSQL with its values inlined."""
     from sqlalchemy.dialects import postgresql
 
-    sql = str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    sql = str(
+        statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    )
     rows = database.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
     plan = "\n".join(row[0] for row in rows)
     ms = next(
-        (float(line.split(":")[1].split()[0]) for line in plan.splitlines() if "Execution Time" in line),
+        (
+            float(line.split(":")[1].split()[0])
+            for line in plan.splitlines()
+            if "Execution Time" in line
+        ),
         float("nan"),
     )
     return plan, ms, sql + ";"

@@ -60,8 +60,10 @@ def jws(
 ) -> str:
     """A compact JWS signed with HMAC, built by hand (no key-length warnings, any header)."""
     head = {"alg": alg, "typ": "JWT"} if header is None else header
-    signing_input = b64url(json.dumps(head)) + "." + b64url(
-        raw_payload if raw_payload is not None else json.dumps(payload)
+    signing_input = (
+        b64url(json.dumps(head))
+        + "."
+        + b64url(raw_payload if raw_payload is not None else json.dumps(payload))
     )
     digest = HASHES.get(alg, hashlib.sha256)
     signature = hmac.new(key.encode(), signing_input.encode(), digest).digest()
@@ -198,17 +200,22 @@ INVALID_TOKENS: dict[str, BadAuth] = {
     "alg none with a real signature": lambda: "Bearer " + jws(claims(), header={"alg": "none"}),
     "alg HS384 (only HS256 allowed)": lambda: "Bearer " + jws(claims(), alg="HS384"),
     "alg HS512 (only HS256 allowed)": lambda: "Bearer " + jws(claims(), alg="HS512"),
-    "alg RS256 signed with the secret (confusion)": lambda: "Bearer "
-    + jws(claims(), header={"alg": "RS256", "typ": "JWT"}),
-    "alg EdDSA without jwks": lambda: "Bearer "
-    + jws(claims(), header={"alg": "EdDSA", "kid": "k1"}),
+    "alg RS256 signed with the secret (confusion)": lambda: (
+        "Bearer " + jws(claims(), header={"alg": "RS256", "typ": "JWT"})
+    ),
+    "alg EdDSA without jwks": lambda: (
+        "Bearer " + jws(claims(), header={"alg": "EdDSA", "kid": "k1"})
+    ),
     # time claims
-    "expired beyond leeway": lambda: "Bearer "
-    + jws(claims(iat=int(time.time()) - 7200, exp=int(time.time()) - LEEWAY - 60)),
-    "nbf in the future beyond leeway": lambda: "Bearer "
-    + jws(claims(nbf=int(time.time()) + LEEWAY + 60)),
-    "iat in the future beyond leeway": lambda: "Bearer "
-    + jws(claims(iat=int(time.time()) + LEEWAY + 60)),
+    "expired beyond leeway": lambda: (
+        "Bearer " + jws(claims(iat=int(time.time()) - 7200, exp=int(time.time()) - LEEWAY - 60))
+    ),
+    "nbf in the future beyond leeway": lambda: (
+        "Bearer " + jws(claims(nbf=int(time.time()) + LEEWAY + 60))
+    ),
+    "iat in the future beyond leeway": lambda: (
+        "Bearer " + jws(claims(iat=int(time.time()) + LEEWAY + 60))
+    ),
     "exp wrong type": lambda: "Bearer " + jws(claims(exp="tomorrow")),
     "exp null": lambda: "Bearer " + jws(claims(exp=None)),
     "iat wrong type": lambda: "Bearer " + jws(claims(iat="yesterday")),
@@ -498,8 +505,7 @@ def test_issuer_only_configuration(extra_app: Callable[..., Flask]) -> None:
     url = f"/api/{ALICE}/tasks"
     assert checked.get(url, headers=bearer(jws(claims(iss=ISSUER)))).status_code == 200
     assert (
-        checked.get(url, headers=bearer(jws(claims(iss=ISSUER, aud="anything")))).status_code
-        == 200
+        checked.get(url, headers=bearer(jws(claims(iss=ISSUER, aud="anything")))).status_code == 200
     )
     assert_401(checked.get(url, headers=bearer(jws(claims()))), invalid=True)
     assert_401(checked.get(url, headers=bearer(jws(claims(iss="https://x.example")))), invalid=True)

@@ -19,9 +19,6 @@ from test_beyond_support import (
 )
 
 
-
-
-
 @pytest.fixture
 def lists(client, alice, bob):
     """Alice: 3 completed, 2 pending; Bob: 2 completed, 1 pending. Ids by owner and state."""

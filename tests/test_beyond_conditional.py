@@ -24,9 +24,6 @@ from test_beyond_support import (
 TIMEOUT = 30
 
 
-
-
-
 def etag_of(resp) -> str:
     etag = resp.headers.get("ETag")
     assert etag is not None, dict(resp.headers)

@@ -18,7 +18,6 @@ from app.models import db
 ORIGIN = "https://app.example.com"
 
 
-
 @pytest.fixture
 def cors_client(app: Flask, database_url: str) -> Iterator:
     """A second app on the same (already migrated) database, with CORS for ORIGIN."""
@@ -27,7 +26,6 @@ def cors_client(app: Flask, database_url: str) -> Iterator:
     with cors_app.app_context():
         db.session.remove()
         db.engine.dispose()
-
 
 
 def _listed(value: str | None) -> set[str]:

@@ -27,9 +27,6 @@ DUE = "2026-12-01T10:00:00+02:00"
 DUE_UTC = "2026-12-01T08:00:00.000000Z"
 
 
-
-
-
 def _send(client, method: str, url: str, headers: dict, body: Any):
     """``body``: a JSON value, or bytes sent as raw JSON text."""
     if isinstance(body, bytes):

@@ -28,9 +28,6 @@ from app.models import db
 TIMEOUT = 30
 
 
-
-
-
 def new_key() -> str:
     return f"key-{uuid.uuid4()}"
 

@@ -23,9 +23,6 @@ from test_beyond_support import (
 )
 
 
-
-
-
 def ids_of(*tasks) -> list[int]:
     return [task["id"] for task in tasks]
 

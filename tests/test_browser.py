@@ -18,14 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import ALICE, TEST_SECRET, make_app, require
 from flask import Flask
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from app.auth import create_token
 from app.models import db
-
-from conftest import ALICE, TEST_SECRET, make_app, require
 
 try:
     from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
@@ -294,9 +293,7 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
         other = _PageServer()
         servers.append(other)
         allowed_origin = f"http://127.0.0.1:{allowed.port}"
-        cors_app = make_app(
-            database_url, CORS_ORIGINS=[allowed_origin], PROPAGATE_EXCEPTIONS=False
-        )
+        cors_app = make_app(database_url, CORS_ORIGINS=[allowed_origin], PROPAGATE_EXCEPTIONS=False)
         recorder = _Recorder(cors_app.wsgi_app)
         cors_app.wsgi_app = recorder  # type: ignore[method-assign]
         api = _ServerThread(cors_app)
@@ -304,9 +301,7 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
         api_url = f"http://127.0.0.1:{api.port}"
         token = create_token(TEST_SECRET, ALICE)
         marker = f"browser-{uuid.uuid4().hex[:8]}"
-        config = {
-            "api": api_url, "token": token, "user": ALICE, "idempotencyKey": uuid.uuid4().hex
-        }
+        config = {"api": api_url, "token": token, "user": ALICE, "idempotencyKey": uuid.uuid4().hex}
         allowed.html = frontend_html(
             {**config, "title": f"{marker} allowed", "scenario": "allowed"}
         )
@@ -315,9 +310,23 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
         # -- the allowed origin: every call works and JS reads headers and error bodies --
         results, console = run_frontend(new_page(), allowed_origin + "/")
         assert "scenarioError" not in results, results
-        for name in ("create", "list", "update", "toggle", "delete", "notFound", "badToken",
-                     "noToken", "idemFirst", "idemAgain", "fetched", "notModified", "ifMatch",
-                     "staleMatch", "idemCleanup"):
+        for name in (
+            "create",
+            "list",
+            "update",
+            "toggle",
+            "delete",
+            "notFound",
+            "badToken",
+            "noToken",
+            "idemFirst",
+            "idemAgain",
+            "fetched",
+            "notModified",
+            "ifMatch",
+            "staleMatch",
+            "idemCleanup",
+        ):
             assert "error" not in results[name], (name, results[name], console)
 
         create = results["create"]

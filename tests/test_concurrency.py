@@ -15,12 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
+from conftest import ALICE
 from flask import Flask
 from sqlalchemy import text
 
 from app.models import db
-
-from conftest import ALICE
 
 N = 20
 TIMEOUT = 30  # seconds per request: far above SQLite's 10 s busy timeout
@@ -145,9 +144,7 @@ def test_concurrent_deletes_of_one_task(
     assert _task_row(app, task["id"]) is None
 
 
-def test_concurrent_first_creates_by_a_new_user(
-    app: Flask, live_server: str, auth_headers
-) -> None:
+def test_concurrent_first_creates_by_a_new_user(app: Flask, live_server: str, auth_headers) -> None:
     user_id = f"new-user-{uuid.uuid4().hex}"
     url = f"{live_server}/api/{user_id}/tasks"
     headers = auth_headers(user_id, email="new@example.com", name="New User")

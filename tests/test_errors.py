@@ -395,9 +395,9 @@ def test_exception_in_a_view_is_generic_json_500(
     assert "RuntimeError" not in text
     assert body["message"] == "An internal error occurred."
     # The detail goes to the log instead.
-    assert any(
-        r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records
-    ), caplog.records
+    assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records), (
+        caplog.records
+    )
 
 
 def test_exception_in_an_api_route_is_generic_json_500(

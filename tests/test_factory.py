@@ -288,5 +288,3 @@ def test_cli_token_with_negative_ttl_is_expired(runner: Any, client: Any) -> Non
     resp = client.get(f"/api/{ALICE}/tasks", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 401
     assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
-
-

@@ -354,7 +354,9 @@ def test_body_limit_is_64_kib_whatever_the_framing(
 
 
 @pytest.mark.slow
-def test_body_shorter_than_its_content_length_is_400_and_creates_nothing(gunicorn: Gunicorn) -> None:
+def test_body_shorter_than_its_content_length_is_400_and_creates_nothing(
+    gunicorn: Gunicorn,
+) -> None:
     user = new_user()
     body = b'{"title":"short"}'
     assert len(body) == 17

@@ -373,9 +373,7 @@ def test_jwks_token_for_another_users_path_is_403(
     assert resp.get_json()["code"] == 403
 
 
-def test_better_auth_url_with_a_path(
-    build: Callable[..., Flask], jwks: JWKSServer
-) -> None:
+def test_better_auth_url_with_a_path(build: Callable[..., Flask], jwks: JWKSServer) -> None:
     """The JWKS lives under the base URL's path; iss and aud are its origin only."""
     app = build(jwks, BETTER_AUTH_URL=jwks.base + "/auth")
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base))))
@@ -675,9 +673,7 @@ def test_acceptable_jwks_token_is_200(
 # --------------------------------------------------------------------------- rotation
 
 
-def test_new_kid_is_accepted_without_restart(
-    build: Callable[..., Flask], jwks: JWKSServer
-) -> None:
+def test_new_kid_is_accepted_without_restart(build: Callable[..., Flask], jwks: JWKSServer) -> None:
     jwks.publish(ED)
     app = build(jwks, JWKS_MIN_REFRESH_SECONDS=1)
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base))))
@@ -773,9 +769,7 @@ def test_authority_follows_rotation_with_a_fake_clock(jwks: JWKSServer) -> None:
 # --------------------------------------------------------------------------- unknown-kid flood
 
 
-def test_unknown_kid_flood_is_rate_limited(
-    build: Callable[..., Flask], jwks: JWKSServer
-) -> None:
+def test_unknown_kid_flood_is_rate_limited(build: Callable[..., Flask], jwks: JWKSServer) -> None:
     app = build(jwks, JWKS_MIN_REFRESH_SECONDS=5)
     client = app.test_client()
     for i in range(50):
@@ -955,8 +949,14 @@ def test_both_methods_configured_accept_both(build: Callable[..., Flask], jwks: 
 @pytest.mark.parametrize("name", ["BETTER_AUTH_URL", "BETTER_AUTH_JWKS_URL"])
 @pytest.mark.parametrize(
     "url",
-    ["ftp://auth.example.com", "file:///etc/passwd", "auth.example.com", "javascript:alert(1)",
-     "http://", "gopher://127.0.0.1:70/"],  # fmt: skip
+    [
+        "ftp://auth.example.com",
+        "file:///etc/passwd",
+        "auth.example.com",
+        "javascript:alert(1)",
+        "http://",
+        "gopher://127.0.0.1:70/",
+    ],  # fmt: skip
 )
 def test_non_http_url_is_a_config_error(database_url: str, name: str, url: str) -> None:
     with pytest.raises(ConfigError):
@@ -964,9 +964,7 @@ def test_non_http_url_is_a_config_error(database_url: str, name: str, url: str) 
 
 
 @pytest.mark.parametrize("algs", [["HS256"], ["none"], ["EdDSA", "HS512"]])
-def test_symmetric_jwks_algorithms_are_a_config_error(
-    database_url: str, algs: list[str]
-) -> None:
+def test_symmetric_jwks_algorithms_are_a_config_error(database_url: str, algs: list[str]) -> None:
     with pytest.raises(ConfigError):
         make_app(database_url, BETTER_AUTH_URL="https://auth.example.com", JWT_JWKS_ALGORITHMS=algs)
 

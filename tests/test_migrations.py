@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import make_app
 from flask import Flask
 from sqlalchemy.engine import make_url
 
 from app.models import db
-from conftest import make_app
 
 TASK_INDEXES = {
     "ix_tasks_user_created": ["user_id", "created_at", "id"],
@@ -31,7 +31,11 @@ TASK_INDEXES = {
     "ix_tasks_user_due": ["user_id", "due_date", "id"],
 }
 # Made by migration 0003 on PostgreSQL only (NULLS LAST, pg_trgm).
-POSTGRESQL_ONLY_INDEXES = {"ix_tasks_user_due_desc", "ix_tasks_title_trgm", "ix_tasks_description_trgm"}
+POSTGRESQL_ONLY_INDEXES = {
+    "ix_tasks_user_due_desc",
+    "ix_tasks_title_trgm",
+    "ix_tasks_description_trgm",
+}
 
 
 @pytest.fixture
@@ -107,7 +111,9 @@ def _check_head_schema(app: Flask) -> None:
     assert plain == TASK_INDEXES
     if postgresql:
         with db.engine.connect() as conn:
-            names = conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'"))
+            names = conn.execute(
+                sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'")
+            )
             assert POSTGRESQL_ONLY_INDEXES <= set(names.scalars())
 
     assert inspector.get_pk_constraint("users")["constrained_columns"] == ["id"]
@@ -125,8 +131,18 @@ def _check_head_schema(app: Flask) -> None:
 
     columns = {c["name"]: c for c in inspector.get_columns("tasks")}
     assert set(columns) == {
-        "id", "user_id", "title", "description", "completed", "created_at", "updated_at",
-        "priority", "due_date", "tags", "completed_at", "version",
+        "id",
+        "user_id",
+        "title",
+        "description",
+        "completed",
+        "created_at",
+        "updated_at",
+        "priority",
+        "due_date",
+        "tags",
+        "completed_at",
+        "version",
     }
     nullable = {name for name, c in columns.items() if c["nullable"]}
     assert nullable == {"description", "due_date", "completed_at"}

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 import schemathesis
+from conftest import ALICE, TEST_SECRET, make_app
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -27,7 +28,6 @@ from sqlalchemy import insert
 
 from app.auth import create_token
 from app.models import Task, db, utcnow
-from conftest import ALICE, TEST_SECRET, make_app
 
 # The six operations, by path shape ({} is any path parameter) and method.
 LIST = ("/api/{}/tasks", "get")
@@ -159,7 +159,13 @@ def test_every_operation_is_documented(document: dict[str, Any]) -> None:
 def test_list_parameters_are_documented(document: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in _operations(document)[LIST].get("parameters", [])}
     assert set(parameters["status"]["schema"]["enum"]) == {"all", "pending", "completed"}
-    assert set(parameters["sort"]["schema"]["enum"]) == {"created", "updated", "title", "due_date", "priority"}
+    assert set(parameters["sort"]["schema"]["enum"]) == {
+        "created",
+        "updated",
+        "title",
+        "due_date",
+        "priority",
+    }
     assert set(parameters["order"]["schema"]["enum"]) == {"asc", "desc"}
     assert parameters["page"]["schema"]["minimum"] == 1
     assert parameters["page_size"]["schema"]["minimum"] == 1

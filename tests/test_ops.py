@@ -478,7 +478,9 @@ def test_metrics_count_requests_by_route_and_status(
     # An unknown path or method is not a label value of its own (no unbounded series).
     assert stray not in new
     assert invented not in new
-    assert delta("tasks_http_requests_total", method="OTHER", route="<unmatched>", status="405") == 1
+    assert (
+        delta("tasks_http_requests_total", method="OTHER", route="<unmatched>", status="405") == 1
+    )
     assert {"tasks_db_pool_checked_out", "tasks_db_pool_connections"} <= metric_names(new)
 
 
@@ -505,7 +507,9 @@ def test_metrics_disabled_is_404_and_counts_nothing(app: Flask) -> None:
 
 
 @pytest.fixture
-def gunicorn(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
+def gunicorn(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[Gunicorn]:
     """Real gunicorn, two workers, multiprocess metrics in a temp folder."""
     url = migrated_database(request, database_url, tmp_path)
     with gunicorn_server(url, tmp_path) as server:
@@ -519,7 +523,9 @@ def test_metrics_are_summed_across_two_gunicorn_workers(gunicorn: Gunicorn) -> N
 
     def served_by() -> set[int]:
         names = [f.name for f in metrics_dir.iterdir()]
-        return {int(m.group(1)) for name in names if (m := re.fullmatch(r"counter_(\d+)\.db", name))}
+        return {
+            int(m.group(1)) for name in names if (m := re.fullmatch(r"counter_(\d+)\.db", name))
+        }
 
     def get(_: int) -> int:
         return requests.get(f"{base}/api/{ALICE}/tasks", headers=headers, timeout=10).status_code

@@ -38,14 +38,13 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import ALICE, TEST_SECRET, make_app, require
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
 from app.auth import create_token
 from app.models import db
-
-from conftest import ALICE, TEST_SECRET, make_app, require
 
 pytestmark = pytest.mark.slow
 
@@ -263,8 +262,13 @@ class ThrowawayPostgres:
         # our pipe open.
         with open(self.ctl_log, "ab") as out:
             result = subprocess.run(
-                cmd, cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                timeout=timeout, check=False,
+                cmd,
+                cwd=self.tmp,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                timeout=timeout,
+                check=False,
             )
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}:\n{self.logs()}")
@@ -279,16 +283,40 @@ class ThrowawayPostgres:
         return "\n".join(parts)
 
     def initdb(self) -> None:
-        self._run("initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync",
-                  "-E", "UTF8", "--locale=C", timeout=60)
+        self._run(
+            "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            timeout=60,
+        )
 
     def start(self) -> None:
         options = (
             f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 "
             "-c max_connections=50 -c shared_buffers=16MB"
         )
-        self._run("pg_ctl", "-D", self.data, "-l", self.server_log, "-o", options,
-                  "-w", "-t", "30", "start", timeout=40)
+        self._run(
+            "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.server_log,
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+            timeout=40,
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop", timeout=40)
@@ -340,8 +368,9 @@ class WriteLoad:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                         for i in range(self.threads)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.threads)
+        ]
 
     def _run(self, index: int) -> None:
         headers = auth(self.user_id)
@@ -360,9 +389,12 @@ class WriteLoad:
                     )
                     body = json_or_none(r)
                     outcome = Outcome(
-                        sent, time.monotonic() - sent, r.status_code,
+                        sent,
+                        time.monotonic() - sent,
+                        r.status_code,
                         body.get("id") if r.status_code == 201 and isinstance(body, dict) else None,
-                        r.headers.get("Retry-After"), body if r.status_code != 201 else None,
+                        r.headers.get("Retry-After"),
+                        body if r.status_code != 201 else None,
                     )
                 except requests.RequestException as exc:
                     outcome = Outcome(sent, time.monotonic() - sent, error=repr(exc))
@@ -417,8 +449,11 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(workdir: 
         def readyz() -> tuple[int, str | None, Any, float]:
             started = time.monotonic()
             r = requests.get(server.url + "/readyz", timeout=5)
-            return r.status_code, r.headers.get("Retry-After"), json_or_none(r), (
-                time.monotonic() - started
+            return (
+                r.status_code,
+                r.headers.get("Retry-After"),
+                json_or_none(r),
+                (time.monotonic() - started),
             )
 
         assert readyz()[0] == 200
@@ -472,7 +507,8 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(workdir: 
         not_503 = [o for o in outage if o.status != 503]
         assert not not_503, f"answered during the outage with: {_describe(not_503, t0)}"
         bad_shape = [
-            o for o in unavailable
+            o
+            for o in unavailable
             if not is_error_shape(o.body, 503) or not (o.retry_after or "").isdigit()
         ]
         assert not bad_shape, (
@@ -496,8 +532,7 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(workdir: 
             f"{_describe([o for o in outcomes if o.sent >= t_start_done], t0)}\n{server.log_tail()}"
         )
         tail = [
-            o for o in outcomes
-            if recovered_at + 0.5 <= o.sent and o.sent + o.elapsed <= t_load_end
+            o for o in outcomes if recovered_at + 0.5 <= o.sent and o.sent + o.elapsed <= t_load_end
         ]
         assert tail and all(o.status == 201 for o in tail), _describe(
             [o for o in tail if o.status != 201], t0
@@ -576,8 +611,9 @@ def _raw_post(port: int, user_id: str, title: str, request_id: str) -> tuple[str
             "X-Request-ID": request_id,
         }
         try:
-            conn.request("POST", f"/api/{user_id}/tasks", body=json.dumps({"title": title}),
-                         headers=headers)
+            conn.request(
+                "POST", f"/api/{user_id}/tasks", body=json.dumps({"title": title}), headers=headers
+            )
             response = conn.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -617,8 +653,9 @@ def sigterm_run(
     """
     user_id = f"graceful-{uuid.uuid4()}"
     # LOG_LEVEL=info: the request log tells which requests reached the app.
-    server = Gunicorn(database_url, tmp_path_factory.mktemp("graceful"), name="graceful",
-                      LOG_LEVEL="info")
+    server = Gunicorn(
+        database_url, tmp_path_factory.mktemp("graceful"), name="graceful", LOG_LEVEL="info"
+    )
     server.start()
     raw: list[tuple[float, float, str, Any, str, str]] = []
     lock = threading.Lock()
@@ -704,8 +741,14 @@ def sigterm_run(
         for sent, done, kind, detail, title, request_id in sorted(raw)
     ]
     return ShutdownRun(
-        attempts, slow_status, slow_body, returncode, exit_after,
-        {title: task_id for title, task_id in rows}, logged, server.log_tail(40),
+        attempts,
+        slow_status,
+        slow_body,
+        returncode,
+        exit_after,
+        {title: task_id for title, task_id in rows},
+        logged,
+        server.log_tail(40),
     )
 
 
@@ -799,22 +842,26 @@ def test_two_instances_share_rate_limits_and_data(
         created = []
         for n in range(2):  # 2 writes + 1 list + 2 reads: within this user's 5 per minute
             r = requests.post(
-                f"{one.url}/api/{writer}/tasks", json={"title": f"via one {n}"},
-                headers=auth(writer), timeout=5,
+                f"{one.url}/api/{writer}/tasks",
+                json={"title": f"via one {n}"},
+                headers=auth(writer),
+                timeout=5,
             )
             assert r.status_code == 201, r.text
             created.append(r.json())
         r = requests.get(
-            f"{two.url}/api/{writer}/tasks", params={"sort": "created", "order": "asc"},
-            headers=auth(writer), timeout=5,
+            f"{two.url}/api/{writer}/tasks",
+            params={"sort": "created", "order": "asc"},
+            headers=auth(writer),
+            timeout=5,
         )
         assert r.status_code == 200, r.text
         assert [t["id"] for t in r.json()] == [t["id"] for t in created]
         for task in created:
-            r = requests.get(f"{two.url}/api/{writer}/tasks/{task['id']}", headers=auth(writer),
-                             timeout=5)
+            r = requests.get(
+                f"{two.url}/api/{writer}/tasks/{task['id']}", headers=auth(writer), timeout=5
+            )
             assert r.status_code == 200 and r.json() == task, r.text
     finally:
         one.stop()
         two.stop()
-

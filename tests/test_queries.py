@@ -104,7 +104,10 @@ def test_create_adds_the_user_and_the_task_in_one_transaction(client, auth_heade
 
 
 def test_create_adds_the_user_row_back_after_it_was_deleted(app, client, auth_headers):
-    assert client.post(f"/api/{ALICE}/tasks", json={"title": "a"}, headers=auth_headers()).status_code == 201
+    assert (
+        client.post(f"/api/{ALICE}/tasks", json={"title": "a"}, headers=auth_headers()).status_code
+        == 201
+    )
     with app.app_context(), db.engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM users")  # an operator removed the user (tasks cascade)
     resp = client.post(f"/api/{ALICE}/tasks", json={"title": "b"}, headers=auth_headers())
@@ -126,7 +129,9 @@ def test_counters_follow_every_kind_of_write(app, client, auth_headers):
 
     url = f"/api/{ALICE}/tasks"
     ids = [
-        client.post(url, json={"title": f"t{i}", "completed": i == 0}, headers=auth_headers()).get_json()["id"]
+        client.post(
+            url, json={"title": f"t{i}", "completed": i == 0}, headers=auth_headers()
+        ).get_json()["id"]
         for i in range(4)
     ]
     assert totals() == (4, 1, 3)

@@ -39,10 +39,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from conftest import TEST_SECRET, require
 
 from app.auth import create_token
-
-from conftest import TEST_SECRET, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
 
@@ -178,8 +177,14 @@ def stack_up(**overrides: str) -> Stack:
     env = {**os.environ, **STACK_ENV, **overrides, "DATABASE_URL": server}
     env.pop("TEST_DATABASE_URL", None)
     result = subprocess.run(
-        [str(STACK_SH), "up"], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=300, check=False,
+        [str(STACK_SH), "up"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if result.returncode != 0:
         pytest.fail(f"scripts/stack.sh up exited {result.returncode}:\n{result.stderr[-4000:]}")
@@ -194,8 +199,13 @@ def stack_up(**overrides: str) -> Stack:
 
 def stack_down(stack: Stack) -> None:
     result = subprocess.run(
-        [str(STACK_SH), "down", str(stack.state)], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=120, check=False,
+        [str(STACK_SH), "down", str(stack.state)],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -229,7 +239,8 @@ def list_all(base_url: str, user_id: str) -> list[dict[str, Any]]:
             r = session.get(
                 f"{base_url}/api/{user_id}/tasks",
                 params={"page": page, "page_size": 500, "sort": "created", "order": "asc"},
-                headers=auth(user_id), timeout=10,
+                headers=auth(user_id),
+                timeout=10,
             )
             assert r.status_code == 200, r.text
             if not r.json():
@@ -289,14 +300,24 @@ def test_request_log_has_the_real_client_address_not_a_forwarded_one(stack: Stac
     for source in ("127.0.0.1", ATTACKER):
         for n in range(6):
             request_id = uuid.uuid4().hex
-            conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=10,
-                                              source_address=(source, 0))
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", stack.port, timeout=10, source_address=(source, 0)
+            )
             try:
-                headers = {**auth(user), "X-Forwarded-For": "6.6.6.6", "X-Request-ID": request_id,
-                           "X-Real-IP": "6.6.6.6", "Forwarded": "for=6.6.6.6"}
+                headers = {
+                    **auth(user),
+                    "X-Forwarded-For": "6.6.6.6",
+                    "X-Request-ID": request_id,
+                    "X-Real-IP": "6.6.6.6",
+                    "Forwarded": "for=6.6.6.6",
+                }
                 if n % 2:
-                    conn.request("POST", f"/api/{user}/tasks", body=json.dumps({"title": f"t{n}"}),
-                                 headers={**headers, "Content-Type": "application/json"})
+                    conn.request(
+                        "POST",
+                        f"/api/{user}/tasks",
+                        body=json.dumps({"title": f"t{n}"}),
+                        headers={**headers, "Content-Type": "application/json"},
+                    )
                 else:
                     conn.request("GET", f"/api/{user}/tasks", headers=headers)
                 response = conn.getresponse()
@@ -311,8 +332,11 @@ def test_request_log_has_the_real_client_address_not_a_forwarded_one(stack: Stac
     by_id = {line.get("request_id"): line for line in lines}
     missing = [rid for rid in sent if rid not in by_id]
     assert not missing, f"{len(missing)} requests not in the request log:\n{stack.log_tail()}"
-    wrong = {rid: (sent[rid], by_id[rid].get("remote_addr")) for rid in sent
-             if by_id[rid].get("remote_addr") != sent[rid]}
+    wrong = {
+        rid: (sent[rid], by_id[rid].get("remote_addr"))
+        for rid in sent
+        if by_id[rid].get("remote_addr") != sent[rid]
+    }
     assert not wrong, f"remote_addr is not the client's address (sent, logged): {wrong}"
     assert {by_id[rid]["instance"] for rid in sent} == {0, 1}, "one instance served every request"
     # Every request line of both instances so far carries a real client address.
@@ -347,8 +371,16 @@ def _loopback_alias_works() -> bool:
         (b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
         (b"GET /_errors/400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
     ],
-    ids=["garbage", "no-host", "huge-header", "huge-url", "http-2.0-line", "gzip-te",
-         "metrics-not-public", "error-page-not-public"],
+    ids=[
+        "garbage",
+        "no-host",
+        "huge-header",
+        "huge-url",
+        "http-2.0-line",
+        "gzip-te",
+        "metrics-not-public",
+        "error-page-not-public",
+    ],
 )
 def test_errors_nginx_answers_itself_are_json_in_the_contract_shape(
     stack: Stack, raw: bytes, code: int
@@ -419,8 +451,12 @@ def test_a_2_mb_body_is_a_413_json_and_the_client_goes_on(stack: Stack, chunked:
     big = b'{"title": "big"' + b" " * (2 * 1024 * 1024) + b"}"
     with requests.Session() as session:
         for _ in range(5):
-            r = session.post(f"{stack.base_url}/api/{user}/tasks", data=big,
-                             headers={**auth(user), "Content-Type": "application/json"}, timeout=30)
+            r = session.post(
+                f"{stack.base_url}/api/{user}/tasks",
+                data=big,
+                headers={**auth(user), "Content-Type": "application/json"},
+                timeout=30,
+            )
             assert r.status_code == 413 and is_error_shape(r.json(), 413), r.text
             r = session.get(f"{stack.base_url}/api/{user}/tasks", headers=auth(user), timeout=10)
             assert r.status_code == 200 and r.json() == [], r.text
@@ -433,8 +469,12 @@ def test_a_body_of_exactly_64_kib_is_accepted(stack: Stack) -> None:
     prefix = b'{"title": "fits"'
     body = prefix + b" " * (MAX_BODY - len(prefix) - 1) + b"}"
     assert len(body) == MAX_BODY
-    r = requests.post(f"{stack.base_url}/api/{user}/tasks", data=body,
-                      headers={**auth(user), "Content-Type": "application/json"}, timeout=10)
+    r = requests.post(
+        f"{stack.base_url}/api/{user}/tasks",
+        data=body,
+        headers={**auth(user), "Content-Type": "application/json"},
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
 
 
@@ -442,14 +482,20 @@ def test_a_chunked_body_of_exactly_64_kib_is_accepted(stack: Stack) -> None:
     user = new_user("fits-chunked")
     prefix = b'{"title": "fits chunked"'
     body = prefix + b" " * (MAX_BODY - len(prefix) - 1) + b"}"
-    r = requests.post(f"{stack.base_url}/api/{user}/tasks", data=iter([body[:1000], body[1000:]]),
-                      headers={**auth(user), "Content-Type": "application/json"}, timeout=10)
+    r = requests.post(
+        f"{stack.base_url}/api/{user}/tasks",
+        data=iter([body[:1000], body[1000:]]),
+        headers={**auth(user), "Content-Type": "application/json"},
+        timeout=10,
+    )
     assert r.request.headers.get("Transfer-Encoding") == "chunked"
     assert r.status_code == 201, r.text
 
 
-CHUNK_HEAD = "POST /api/{user}/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n" \
+CHUNK_HEAD = (
+    "POST /api/{user}/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -496,8 +542,11 @@ def test_missing_last_chunk_is_cut_off_after_the_body_timeout_and_creates_nothin
     if status is not None:
         assert is_error_shape(body, status), body
     assert list_all(stack.base_url, user) == []
-    assert not [line for line in stack.request_lines()
-                if line.get("user_id") == user and line.get("method") == "POST"]
+    assert not [
+        line
+        for line in stack.request_lines()
+        if line.get("user_id") == user and line.get("method") == "POST"
+    ]
 
 
 def test_a_truncated_body_creates_nothing(stack: Stack) -> None:
@@ -520,8 +569,11 @@ def test_a_truncated_body_creates_nothing(stack: Stack) -> None:
     if status is not None:
         assert is_error_shape(parsed, 400), parsed
     assert list_all(stack.base_url, user) == []
-    assert not [line for line in stack.request_lines()
-                if line.get("user_id") == user and line.get("method") == "POST"]
+    assert not [
+        line
+        for line in stack.request_lines()
+        if line.get("user_id") == user and line.get("method") == "POST"
+    ]
 
 
 # --- slow clients ---------------------------------------------------------------------
@@ -600,8 +652,9 @@ class NormalClient:
             while time.monotonic() < until:
                 started = time.monotonic()
                 try:
-                    r = session.get(f"{self.base_url}/api/{self.user}/tasks", headers=headers,
-                                    timeout=10)
+                    r = session.get(
+                        f"{self.base_url}/api/{self.user}/tasks", headers=headers, timeout=10
+                    )
                     if r.status_code != 200:
                         self.failures.append(f"status {r.status_code}: {r.text[:100]}")
                 except requests.RequestException as exc:
@@ -627,8 +680,12 @@ def test_slow_clients_cost_the_service_nothing(stack: Stack) -> None:
     require(_loopback_alias_works(), f"cannot bind to {ATTACKER}/{STALLER} (loopback aliases)")
     attack_seconds = 20
     victim, attacker = new_user("victim"), new_user("attacker")
-    requests.post(f"{stack.base_url}/api/{victim}/tasks", json={"title": "mine"},
-                  headers=auth(victim), timeout=10).raise_for_status()
+    requests.post(
+        f"{stack.base_url}/api/{victim}/tasks",
+        json={"title": "mine"},
+        headers=auth(victim),
+        timeout=10,
+    ).raise_for_status()
     token = auth(attacker)["Authorization"]
     header_drip = (
         f"GET /api/{attacker}/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}\r\n"
@@ -670,8 +727,11 @@ def test_slow_clients_cost_the_service_nothing(stack: Stack) -> None:
 
     # Headers one byte a second: cut off at client_header_timeout (no answer, or a 408).
     headers = by_kind["header"]
-    not_cut = [s for s in headers if s.ended not in ("closed", "reset")
-               and not s.response.startswith(b"HTTP/1.1 408")]
+    not_cut = [
+        s
+        for s in headers
+        if s.ended not in ("closed", "reset") and not s.response.startswith(b"HTTP/1.1 408")
+    ]
     assert not not_cut, show(not_cut)
     late = [s for s in headers if s.after is None or s.after > CLIENT_TIMEOUT + 5]
     assert not late, show(late)
@@ -699,8 +759,11 @@ def test_slow_clients_cost_the_service_nothing(stack: Stack) -> None:
     assert not late, show(late)
 
     # None of them reached an instance.
-    reached = [line for line in stack.request_lines()
-               if line.get("user_id") == attacker or line.get("remote_addr") == STALLER]
+    reached = [
+        line
+        for line in stack.request_lines()
+        if line.get("user_id") == attacker or line.get("remote_addr") == STALLER
+    ]
     assert not reached, reached[:5]
 
     header_after = sorted(s.after for s in headers if s.after is not None)
@@ -758,11 +821,18 @@ class Load:
                     if kind == "get":
                         r = session.get(url, params={"page_size": 5}, headers=headers, timeout=15)
                     else:
-                        r = session.post(url, json={"title": f"load {index}-{n}"}, headers=headers,
-                                         timeout=15)
+                        r = session.post(
+                            url, json={"title": f"load {index}-{n}"}, headers=headers, timeout=15
+                        )
                     task_id = r.json().get("id") if r.status_code == 201 else None
-                    outcome = Outcome(kind, sent, time.monotonic() - sent, r.status_code, task_id,
-                                      body=r.text[:150] if r.status_code >= 300 else "")
+                    outcome = Outcome(
+                        kind,
+                        sent,
+                        time.monotonic() - sent,
+                        r.status_code,
+                        task_id,
+                        body=r.text[:150] if r.status_code >= 300 else "",
+                    )
                 except (requests.RequestException, ValueError) as exc:
                     outcome = Outcome(kind, sent, time.monotonic() - sent, error=repr(exc))
                 with self._lock:
@@ -835,8 +905,10 @@ def test_rolling_restart_of_both_instances_fails_no_request(stack: Stack) -> Non
         f"lost: {sorted(created - stored)[:10]}, extra: {sorted(stored - created)[:10]}"
     )
     assert len(created) >= 50 and sum(o.kind == "get" for o in outcomes) >= 50, len(outcomes)
-    print(f"\nrolling restart: {len(outcomes)} requests ({len(created)} creates), none failed; "
-          f"{'; '.join(timeline)}")
+    print(
+        f"\nrolling restart: {len(outcomes)} requests ({len(created)} creates), none failed; "
+        f"{'; '.join(timeline)}"
+    )
 
 
 def test_request_log_goes_on_after_a_rolling_restart(stack: Stack) -> None:
@@ -845,8 +917,11 @@ def test_request_log_goes_on_after_a_rolling_restart(stack: Stack) -> None:
     ids = []
     for _ in range(6):
         request_id = uuid.uuid4().hex
-        r = requests.get(f"{stack.base_url}/api/{user}/tasks",
-                         headers={**auth(user), "X-Request-ID": request_id}, timeout=10)
+        r = requests.get(
+            f"{stack.base_url}/api/{user}/tasks",
+            headers={**auth(user), "X-Request-ID": request_id},
+            timeout=10,
+        )
         assert r.status_code == 200
         ids.append(request_id)
     logged = {line.get("request_id") for line in stack.request_lines()}
@@ -866,8 +941,9 @@ def test_metrics_survive_a_rolling_restart(stack: Stack) -> None:
     master, port = stack.masters[1], int(stack.values["GUNICORN_PORT"][1])
     user = new_user("metrics")
     for _ in range(3):
-        r = requests.get(f"http://127.0.0.1:{port}/api/{user}/tasks", headers=auth(user),
-                         timeout=10)
+        r = requests.get(
+            f"http://127.0.0.1:{port}/api/{user}/tasks", headers=auth(user), timeout=10
+        )
         assert r.status_code == 200
     before = _list_requests_counted(port)
     assert before >= 3
@@ -892,8 +968,9 @@ def test_rate_limits_are_one_limit_across_both_instances() -> None:
         statuses, retry_after, bodies = [], [], []
         with requests.Session() as session:
             for _ in range(30):
-                r = session.get(f"{limited.base_url}/api/{user}/tasks", headers=auth(user),
-                                timeout=10)
+                r = session.get(
+                    f"{limited.base_url}/api/{user}/tasks", headers=auth(user), timeout=10
+                )
                 statuses.append(r.status_code)
                 if r.status_code == 429:
                     retry_after.append(r.headers.get("Retry-After", ""))
@@ -924,9 +1001,13 @@ def test_kill_9_of_one_instance_loses_no_get_and_no_acknowledged_write(stack: St
         os.killpg(victim, signal.SIGKILL)
         time.sleep(4)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and subprocess.run(
-        ["pgrep", "-g", str(victim)], capture_output=True, check=False
-    ).returncode == 0:
+    while (
+        time.monotonic() < deadline
+        and subprocess.run(
+            ["pgrep", "-g", str(victim)], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         time.sleep(0.1)
     outcomes = load.outcomes
     gets = [o for o in outcomes if o.kind == "get"]

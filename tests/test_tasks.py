@@ -119,8 +119,6 @@ def _ids(table: list[tuple[Any, str]]) -> list[str]:
     return [f"{field}-{i}" for i, (_, field) in enumerate(table)]
 
 
-
-
 # --------------------------------------------------------------------------- create
 
 
@@ -519,8 +517,12 @@ def test_list_invalid_query_value_is_422(client, alice, make_task, params, param
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("status=pending&status=bogus", "status"), ("sort=title&sort=bogus", "sort"),
-     ("order=asc&order=bogus", "order"), ("page_size=5&page_size=9999", "page_size")],
+    [
+        ("status=pending&status=bogus", "status"),
+        ("sort=title&sort=bogus", "sort"),
+        ("order=asc&order=bogus", "order"),
+        ("page_size=5&page_size=9999", "page_size"),
+    ],
 )
 def test_list_repeated_param_with_unknown_value_is_422(client, alice, make_task, query, param):
     make_task(ALICE, "a")

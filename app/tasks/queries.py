@@ -241,7 +241,9 @@ def page_statement(shape: ListShape) -> Select[Any]:
         stmt = stmt.order_by(nulls_last(key.asc(), key), tasks.c.id.asc())
     else:
         stmt = stmt.order_by(nulls_last(key.desc(), key), tasks.c.id.desc())
-    return stmt.limit(bindparam("limit", type_=Integer())).offset(bindparam("offset", type_=Integer()))
+    return stmt.limit(bindparam("limit", type_=Integer())).offset(
+        bindparam("offset", type_=Integer())
+    )
 
 
 @functools.lru_cache(maxsize=STATEMENT_SHAPES)
@@ -255,7 +257,9 @@ def list_page(
     """One page and the total, in one statement (a second one only for an empty page)."""
     shape, params = list_parameters(user_id, args, utcnow())
     if offset <= MAX_OFFSET:
-        rows = conn.execute(page_statement(shape), {**params, "limit": limit, "offset": offset}).all()
+        rows = conn.execute(
+            page_statement(shape), {**params, "limit": limit, "offset": offset}
+        ).all()
         if rows:
             return rows[0].total, rows
     return count_tasks(conn, shape, params), []
@@ -392,7 +396,9 @@ def toggle_task(
         return row
 
 
-DELETE_TASK = {conditional: delete(tasks).where(*_matching(conditional)) for conditional in (False, True)}
+DELETE_TASK = {
+    conditional: delete(tasks).where(*_matching(conditional)) for conditional in (False, True)
+}
 
 
 def delete_task(user_id: str, task_id: int, versions: Sequence[int] | None = ANY_VERSION) -> bool:
@@ -420,7 +426,9 @@ def insert_statement(fields: tuple[str, ...]) -> Any:
     return insert(tasks).values(**values).returning(*TASK_COLUMNS)
 
 
-def _insert_task(conn: Connection, identity: Identity, data: Mapping[str, Any], now: datetime) -> Row[Any]:
+def _insert_task(
+    conn: Connection, identity: Identity, data: Mapping[str, Any], now: datetime
+) -> Row[Any]:
     """The owner's row the first time, the task, its tag keys: inside the caller's transaction."""
     owner = {"id": identity.user_id, "email": identity.email, "name": identity.name, "now": now}
     conn.execute(ADD_OWNER, owner)
@@ -469,8 +477,10 @@ CLAIM_KEY = text(
     'WHERE idempotency_keys.created_at < :expired RETURNING "key"'
 ).bindparams(bindparam("now", type_=MOMENT), bindparam("expired", type_=MOMENT))
 KEY = (idempotency_keys.c.user_id == OWNER, idempotency_keys.c.key == bindparam("idempotency_key"))
-KEEP_RESPONSE = update(idempotency_keys).where(*KEY).values(
-    task_id=bindparam("kept_task_id"), response=bindparam("kept_response")
+KEEP_RESPONSE = (
+    update(idempotency_keys)
+    .where(*KEY)
+    .values(task_id=bindparam("kept_task_id"), response=bindparam("kept_response"))
 )
 KEPT = select(
     idempotency_keys.c.request_hash, idempotency_keys.c.task_id, idempotency_keys.c.response

@@ -5,16 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
-from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request, url_for
-from werkzeug.http import parse_etags
 from flask.views import MethodView
 from flask_smorest import abort
 from flask_smorest.pagination import PaginationMetadataSchema
+from werkzeug.http import parse_etags
 from werkzeug.routing import BaseConverter
 
 from ..api import Blueprint
@@ -284,7 +283,10 @@ class Tasks(MethodView):
 
     @auth_required
     @blp.arguments(IdempotencyKeySchema(), location="headers")
-    @blp.arguments(TaskCreateSchema(), example={"title": "Buy milk", "due_date": "2026-12-24T17:00:00Z", "tags": ["errands"]})
+    @blp.arguments(
+        TaskCreateSchema(),
+        example={"title": "Buy milk", "due_date": "2026-12-24T17:00:00Z", "tags": ["errands"]},
+    )
     @blp.response(
         201,
         TaskSchema,
@@ -343,7 +345,11 @@ class Tasks(MethodView):
     @blp.arguments(ClearCompletedArgsSchema(), location="query", unknown="raise")
     @blp.response(
         200,
-        {"type": "object", "properties": {"deleted": {"type": "integer", "minimum": 0}}, "required": ["deleted"]},
+        {
+            "type": "object",
+            "properties": {"deleted": {"type": "integer", "minimum": 0}},
+            "required": ["deleted"],
+        },
         description="How many completed tasks were deleted.",
         example={"deleted": 3},
     )

@@ -9,9 +9,9 @@ and the serialiser (``task_json``). Adding a field is one entry here, plus its c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,8 +50,8 @@ _SURROUNDING_WHITESPACE = re.compile(f"^[{WHITESPACE}]+|[{WHITESPACE}]+$")
 
 class TrimmedString(fields.String):
     """Text stored without its surrounding white space: 1 to ``max_length`` characters
-XX
-    white space), since the raw string's length is not the rule."""
+    XX
+        white space), since the raw string's length is not the rule."""
 
     default_error_messages = {
         "blank": "Must not be blank.",
@@ -193,11 +193,15 @@ def _description(**kwargs: Any) -> fields.Field:
 
 
 def _completed(**kwargs: Any) -> fields.Field:
-    return StrictBoolean(metadata={"description": "JSON true or false.", "example": False}, **kwargs)
+    return StrictBoolean(
+        metadata={"description": "JSON true or false.", "example": False}, **kwargs
+    )
 
 
 def _priority(**kwargs: Any) -> fields.Field:
-    return Priority(metadata={"description": "How important the task is.", "example": "high"}, **kwargs)
+    return Priority(
+        metadata={"description": "How important the task is.", "example": "high"}, **kwargs
+    )
 
 
 def _due_date(**kwargs: Any) -> fields.Field:
@@ -295,7 +299,10 @@ def _create_field(task_field: TaskField) -> fields.Field:
     field = task_field.make()
     default = task_field.create() if callable(task_field.create) else task_field.create
     shown = json.dumps(field.serialize("value", {"value": default}))
-    field.metadata = {**field.metadata, "description": f"{field.metadata['description']} Default: {shown}."}
+    field.metadata = {
+        **field.metadata,
+        "description": f"{field.metadata['description']} Default: {shown}.",
+    }
     return field
 
 
@@ -347,7 +354,7 @@ def task_json(row: Sequence[Any]) -> dict[str, Any]:
     """A row of ``task_columns`` (and possibly more columns after them) as the API's JSON."""
     # Why not TaskSchema().dump: marshmallow's per-field work was a large share of a
     # page's time (bench/README.md, "What we keep and why"); the columns are formatted.
-    return dict(zip(FIELD_NAMES, row))
+    return dict(zip(FIELD_NAMES, row, strict=False))  # extra trailing columns are dropped
 
 
 class SingleValuedQuery(ma.Schema):
@@ -503,4 +510,3 @@ class IfMatchSchema(ma.Schema):
             "example": '"3.6c1b2f0e"',
         },
     )
-
