@@ -22,9 +22,11 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 # Tests configure the app explicitly; the developer's shell must not change what they see.
@@ -90,6 +92,37 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
     }
     config.update(overrides)
     return create_app(config)
+
+
+@pytest.fixture
+def empty_app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app on an empty database nobody else uses (a new SQLite file, or a PostgreSQL
+    database of the test module's own beside the session's), removed afterwards."""
+    module = request.module.__name__.rpartition(".")[2]
+    if not database_url.startswith("postgresql"):
+        url, admin, quoted = "sqlite:///" + str(tmp_path / f"{module}.db"), None, ""
+    else:
+        server_url = make_url(database_url)
+        admin = sa.create_engine(
+            server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
+        name = f"{server_url.database}_{module}"
+        quoted = admin.dialect.identifier_preparer.quote(name)
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {quoted}"))  # a killed run's leftover
+            conn.execute(text(f"CREATE DATABASE {quoted}"))
+        url = server_url.set(database=name).render_as_string(hide_password=False)
+    app = make_app(url)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            admin.dispose()
 
 
 @pytest.fixture(scope="session")

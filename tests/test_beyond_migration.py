@@ -10,17 +10,13 @@ SQLite file of the test's own, or a fresh PostgreSQL database created and droppe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import flask_migrate
-import pytest
 import sqlalchemy as sa
-from conftest import TEST_SECRET, make_app
+from conftest import TEST_SECRET
 from flask import Flask
-from sqlalchemy.engine import make_url
 from test_beyond_support import assert_task, tasks_url
 
 from app.auth import create_token
@@ -37,38 +33,6 @@ ROWS = [
     (BOB, "Bob's second", None, False, 5, 5),
     (ALICE, "Done too", "x" * 1000, True, 6, 9),
 ]
-
-
-@pytest.fixture
-def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database nobody else uses, removed afterwards."""
-    if not database_url.startswith("postgresql"):
-        yield "sqlite:///" + str(tmp_path / "beyond-migration.db")
-        return
-    server_url = make_url(database_url)
-    name = f"{server_url.database}_beyond_migration"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    quoted = admin.dialect.identifier_preparer.quote(name)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
-            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
-        yield server_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        admin.dispose()
-
-
-@pytest.fixture
-def fresh_app(fresh_url: str) -> Iterator[Flask]:
-    app = make_app(fresh_url)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _migrate(command: str, revision: str) -> None:
@@ -186,8 +150,8 @@ def _schema_at_0002() -> None:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
-def test_upgrade_from_0002_keeps_tasks_and_downgrade_restores_them(fresh_app: Flask) -> None:
-    app = fresh_app
+def test_upgrade_from_0002_keeps_tasks_and_downgrade_restores_them(empty_app: Flask) -> None:
+    app = empty_app
     with app.app_context():
         _migrate("upgrade", "0002")
         _insert_seed_data()
@@ -220,8 +184,8 @@ def test_upgrade_from_0002_keeps_tasks_and_downgrade_restores_them(fresh_app: Fl
         _check_through_api(app, with_head_task)  # the task made at head lost its new fields
 
 
-def test_ids_are_never_reused_after_the_upgrade(fresh_app: Flask) -> None:
-    app = fresh_app
+def test_ids_are_never_reused_after_the_upgrade(empty_app: Flask) -> None:
+    app = empty_app
     with app.app_context():
         _migrate("upgrade", "0002")
         _insert_seed_data()

@@ -6,17 +6,11 @@ PostgreSQL a fresh ``<testdb>_migrations`` database created (and dropped) here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import flask_migrate
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import make_app
 from flask import Flask
-from sqlalchemy.engine import make_url
 
 from app.models import db
 
@@ -36,39 +30,6 @@ POSTGRESQL_ONLY_INDEXES = {
     "ix_tasks_title_trgm",
     "ix_tasks_description_trgm",
 }
-
-
-@pytest.fixture
-def migrations_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database nobody else uses, removed afterwards."""
-    if not database_url.startswith("postgresql"):
-        yield "sqlite:///" + str(tmp_path / "migrations.db")
-        return
-
-    server_url = make_url(database_url)
-    name = f"{server_url.database}_migrations"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    quoted = admin.dialect.identifier_preparer.quote(name)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))  # a leftover of a killed run
-            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
-        yield server_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
-        admin.dispose()
-
-
-@pytest.fixture
-def migrations_app(migrations_url: str) -> Iterator[Flask]:
-    app = make_app(migrations_url)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _migrate(command: str, revision: str = "head") -> None:
@@ -176,8 +137,8 @@ def _check_cascade(app: Flask) -> None:
     assert left == 0
 
 
-def test_upgrade_downgrade_upgrade(migrations_app: Flask) -> None:
-    app = migrations_app
+def test_upgrade_downgrade_upgrade(empty_app: Flask) -> None:
+    app = empty_app
     with app.app_context():
         assert _tables(app) == set()  # really starts empty
 
@@ -214,9 +175,9 @@ def _head_revision(app: Flask) -> str:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def test_models_match_migrations_before_any_data(migrations_app: Flask) -> None:
+def test_models_match_migrations_before_any_data(empty_app: Flask) -> None:
     """``flask db check``: autogenerate finds nothing to add, drop or alter."""
-    with migrations_app.app_context():
+    with empty_app.app_context():
         _migrate("upgrade")
-        diff = _schema_diff(migrations_app)
+        diff = _schema_diff(empty_app)
         assert diff == [], f"models and migrations disagree: {diff}"
