@@ -7,6 +7,7 @@ Set TASKS_REQUIRE_ALL=1 (as .ci/run does) to turn every "part missing" skip into
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -80,6 +82,24 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         return normalize_database_url(url)
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "tasks-test.db")
+
+
+def tasks_url(user: str = ALICE, task_id: Any = None, suffix: str = "", query: Any = None) -> str:
+    """``/api/{user}/tasks[/{task_id}]{suffix}[?query]``; ``query`` a string or a mapping."""
+    url = f"/api/{user}/tasks" + ("" if task_id is None else f"/{task_id}") + suffix
+    if query:
+        url += "?" + (query if isinstance(query, str) else urlencode(query, doseq=True))
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """make_app reconfigures the root logger (level, handler on this test's stderr): undo it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:

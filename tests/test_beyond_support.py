@@ -11,10 +11,9 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from conftest import ALICE
+from conftest import ALICE, tasks_url  # noqa: F401 - re-exported for the beyond tests
 from flask import Flask
 
 from app.models import db
@@ -38,13 +37,6 @@ TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 STRONG_ETAG_RE = re.compile(r'^"[\x21\x23-\x7e\x80-\xff]*"$')
 ERROR_KEYS = {"code", "status", "message", "errors"}
 # Tables of the feature that the seed's cleanup (conftest) does not empty itself.
-
-
-def tasks_url(user: str = ALICE, task_id: Any = None, suffix: str = "", query: Any = None) -> str:
-    url = f"/api/{user}/tasks" + ("" if task_id is None else f"/{task_id}") + suffix
-    if query:
-        url += "?" + (query if isinstance(query, str) else urlencode(query, doseq=True))
-    return url
 
 
 def utc_text(moment: datetime) -> str:

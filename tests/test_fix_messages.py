@@ -19,12 +19,12 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 import pytest
-from conftest import ALICE, BOB, TEST_SECRET, make_app
+from conftest import ALICE, BOB, TEST_SECRET, make_app, tasks_url
 from flask import Flask
 
 ISSUER = "https://auth.example.com"
@@ -32,21 +32,7 @@ AUDIENCE = "https://api.example.com"
 ROUTE_HINT = "/api/{user_id}/tasks"
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> Iterator[None]:
-    """make_app reconfigures the root logger (level, handler on this test's stderr): undo it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def tasks_url(user: str = ALICE, suffix: str = "") -> str:
-    return f"/api/{user}/tasks{suffix}"
 
 
 def assert_error(response: Any, code: int, status: str) -> dict[str, Any]:
@@ -300,7 +286,7 @@ def test_task_with_a_trailing_slash_is_the_same_task(
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == task
     # The trailing slash is no way around ownership.
-    other = client.get(tasks_url(BOB, f"/{task['id']}/"), headers=auth_headers(BOB))
+    other = client.get(tasks_url(BOB, task["id"], "/"), headers=auth_headers(BOB))
     assert_error(other, 404, "Not Found")
 
 

@@ -15,36 +15,21 @@ RFC 8288, with first and last, and next/prev where such a page exists).
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import ALICE, BOB, make_app
+from conftest import ALICE, BOB, make_app, tasks_url
 from flask import Flask
 
 LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]+)"')
 PROXY_HEADERS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> Iterator[None]:
-    """make_app reconfigures the root logger (level, handler on this test's stderr): undo it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def tasks_url(user: str = ALICE, suffix: str = "") -> str:
-    return f"/api/{user}/tasks{suffix}"
 
 
 def links(response: Any) -> dict[str, str]:
@@ -303,7 +288,7 @@ def test_ids_are_not_reused_across_users(
     """Bob's new task never gets the id Alice's deleted task had (a stale cache or
     ETag keyed by id must not point at another task)."""
     alice_id = int(create(client, auth_headers(ALICE), ALICE).get_json()["id"])
-    response = client.delete(tasks_url(ALICE, f"/{alice_id}"), headers=auth_headers(ALICE))
+    response = client.delete(tasks_url(ALICE, alice_id), headers=auth_headers(ALICE))
     assert response.status_code == 204
     bob_id = int(create(client, auth_headers(BOB), BOB).get_json()["id"])
     assert bob_id > alice_id

@@ -72,16 +72,6 @@ PLENTY = "100000 per minute"  # an address budget no test exhausts
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> Iterator[None]:
-    """make_app reconfigures the root logger (level, handler on this test's stderr): undo it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def bearer(user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(TEST_SECRET, user_id)}"}
 

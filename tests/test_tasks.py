@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
-from conftest import ALICE, BOB
+from conftest import ALICE, BOB, tasks_url
 from sqlalchemy import insert, select, update
 
 from app.models import Task, User, db
@@ -27,10 +27,6 @@ T0_TEXT = "2020-01-01T00:00:00.000000Z"
 LINK_RE = re.compile(r'<([^>]*)>;\s*rel="([^"]+)"')
 
 # --------------------------------------------------------------------------- helpers
-
-
-def tasks_url(user: str = ALICE, task_id: Any = None, suffix: str = "") -> str:
-    return f"/api/{user}/tasks" + ("" if task_id is None else f"/{task_id}") + suffix
 
 
 def send(client, method: str, url: str, headers: dict, body: Any = None):
