@@ -9,11 +9,11 @@ satisfies.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import jsonschema_rs
 import pytest
+from test_openapi import operations, resolve
 
 LIST = ("/api/{}/tasks", "get")
 CREATE = ("/api/{}/tasks", "post")
@@ -32,26 +32,6 @@ def document(client) -> dict[str, Any]:
     resp = client.get("/openapi.json")
     assert resp.status_code == 200
     return resp.get_json()
-
-
-def resolve(document: dict[str, Any], node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        assert node["$ref"].startswith("#/"), node
-        target: Any = document
-        for part in node["$ref"][2:].split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    found = {}
-    for path, item in document["paths"].items():
-        shape = re.sub(r"\{[^}]+\}", "{}", path)
-        for method, operation in item.items():
-            if method in ("get", "post", "put", "patch", "delete"):
-                found[(shape, method)] = operation
-    return found
 
 
 def types(schema: dict[str, Any]) -> set[str]:

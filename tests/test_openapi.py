@@ -51,7 +51,7 @@ def document(client) -> dict[str, Any]:
     return response.get_json()
 
 
-def _resolve(document: dict[str, Any], node: Any) -> Any:
+def resolve(document: dict[str, Any], node: Any) -> Any:
     while isinstance(node, dict) and "$ref" in node:
         ref = node["$ref"]
         assert ref.startswith("#/"), ref
@@ -61,7 +61,7 @@ def _resolve(document: dict[str, Any], node: Any) -> Any:
     return node
 
 
-def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     found = {}
     for path, item in document["paths"].items():
         shape = re.sub(r"\{[^}]+\}", "{}", path)
@@ -74,10 +74,10 @@ def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
 def _has_example(document: dict[str, Any], media: dict[str, Any]) -> bool:
     if "example" in media or media.get("examples"):
         return True
-    schema = _resolve(document, media.get("schema", {}))
+    schema = resolve(document, media.get("schema", {}))
     if "example" in schema or schema.get("examples"):
         return True
-    items = _resolve(document, schema.get("items", {}))
+    items = resolve(document, schema.get("items", {}))
     properties = schema.get("properties") or items.get("properties") or {}
     return bool(properties) and all(
         "example" in p or p.get("examples") for p in properties.values()
@@ -97,17 +97,17 @@ def test_bearer_jwt_security_applies_everywhere(document: dict[str, Any]) -> Non
     assert scheme["scheme"].lower() == "bearer"
     assert scheme["bearerFormat"] == "JWT"
     assert {"bearerAuth": []} in document["security"]
-    for key, operation in _operations(document).items():
+    for key, operation in operations(document).items():
         # No operation opts out of the global requirement (`security: []` would).
         if "security" in operation:
             assert {"bearerAuth": []} in operation["security"], key
 
 
 def test_every_operation_is_documented(document: dict[str, Any]) -> None:
-    operations = _operations(document)
-    assert set(OPERATIONS) <= set(operations), sorted(operations)
+    documented = operations(document)
+    assert set(OPERATIONS) <= set(documented), sorted(documented)
     for key, success in OPERATIONS.items():
-        operation = operations[key]
+        operation = documented[key]
         assert isinstance(operation.get("summary"), str) and operation["summary"].strip(), key
         responses = operation["responses"]
         expected = {success, "401", "403", "500"}
@@ -120,13 +120,13 @@ def test_every_operation_is_documented(document: dict[str, Any]) -> None:
         assert expected <= set(responses), (key, sorted(responses))
 
         for code in expected - {success}:
-            response = _resolve(document, responses[code])
+            response = resolve(document, responses[code])
             assert response.get("description"), (key, code)
-            schema = _resolve(document, response["content"]["application/json"]["schema"])
+            schema = resolve(document, response["content"]["application/json"]["schema"])
             assert {"code", "status", "message"} <= set(schema["properties"]), (key, code)
             assert {"code", "status", "message"} <= set(schema.get("required", [])), (key, code)
 
-        ok = _resolve(document, responses[success])
+        ok = resolve(document, responses[success])
         if success == "204":
             assert not ok.get("content"), key
         else:
@@ -134,11 +134,11 @@ def test_every_operation_is_documented(document: dict[str, Any]) -> None:
             assert _has_example(document, media), (key, success)
 
         if key in WITH_BODY:
-            body = _resolve(document, operation["requestBody"])
+            body = resolve(document, operation["requestBody"])
             media = body["content"]["application/json"]
             assert _has_example(document, media), key
             # Nothing the server assigns may be sent.
-            schema = _resolve(document, media["schema"])
+            schema = resolve(document, media["schema"])
             for name, prop in schema["properties"].items():
                 if name in ("id", "user_id", "created_at", "updated_at"):
                     assert prop.get("readOnly") is True, (key, name)
@@ -157,7 +157,7 @@ def test_every_operation_is_documented(document: dict[str, Any]) -> None:
 
 
 def test_list_parameters_are_documented(document: dict[str, Any]) -> None:
-    parameters = {p["name"]: p for p in _operations(document)[LIST].get("parameters", [])}
+    parameters = {p["name"]: p for p in operations(document)[LIST].get("parameters", [])}
     assert set(parameters["status"]["schema"]["enum"]) == {"all", "pending", "completed"}
     assert set(parameters["sort"]["schema"]["enum"]) == {
         "created",
