@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,28 @@ def live_server(app: Flask) -> Iterator[str]:
 # --------------------------------------------------------------------------- real gunicorn
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# Seconds per request in the concurrency tests: far above SQLite's 10 s busy timeout.
+CONCURRENT_TIMEOUT = 30
+
+
+def all_at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
+    """Run every call in its own thread, released together; return the responses in order."""
+    barrier = threading.Barrier(len(calls), timeout=CONCURRENT_TIMEOUT)
+
+    def run(call: Callable[[], requests.Response]) -> requests.Response:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(run, call) for call in calls]
+        return [future.result(timeout=2 * CONCURRENT_TIMEOUT) for future in futures]
+
+
+def describe(responses: list[requests.Response]) -> str:
+    """Statuses and the start of each body, for an assertion's message."""
+    return "; ".join(f"{r.status_code} {r.text[:200]!r}" for r in responses)
 
 
 def free_port() -> int:

@@ -7,13 +7,11 @@ Contract: /work/shared/spec/api.md, "Beyond the seed", "Conditional requests", a
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import ALICE, BOB
+from conftest import ALICE, BOB, CONCURRENT_TIMEOUT, all_at_once, describe
 from test_beyond_support import (
     STRONG_ETAG_RE,
     assert_error,
@@ -21,7 +19,7 @@ from test_beyond_support import (
     tasks_url,
 )
 
-TIMEOUT = 30
+TIMEOUT = CONCURRENT_TIMEOUT
 
 
 def etag_of(resp) -> str:
@@ -342,22 +340,6 @@ def test_if_match_chain_of_writes_each_with_the_previous_etag(client, alice):
 N = 8
 
 
-def _all_at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
-    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
-
-    def run(call: Callable[[], requests.Response]) -> requests.Response:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        return [future.result(timeout=2 * TIMEOUT) for future in futures]
-
-
-def _describe(responses: list[requests.Response]) -> str:
-    return "; ".join(f"{r.status_code} {r.text[:120]!r}" for r in responses)
-
-
 def _assert_412_shape(resp: requests.Response) -> None:
     body = resp.json()
     assert (body["code"], body["status"]) == (412, "Precondition Failed"), body
@@ -373,9 +355,9 @@ def test_concurrent_puts_with_same_if_match_exactly_one_wins(client, alice, live
     def put(i: int) -> Callable[[], requests.Response]:
         return lambda: requests.put(url, headers=headers, json={"title": f"w{i}"}, timeout=TIMEOUT)
 
-    responses = _all_at_once([put(i) for i in range(N)])
+    responses = all_at_once([put(i) for i in range(N)])
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] + [412] * (N - 1), _describe(responses)
+    assert statuses == [200] + [412] * (N - 1), describe(responses)
     [winner] = [r for r in responses if r.status_code == 200]
     for loser in (r for r in responses if r.status_code == 412):
         _assert_412_shape(loser)
@@ -389,10 +371,10 @@ def test_concurrent_toggles_with_same_if_match_exactly_one_wins(client, alice, l
     url = f"{live_server}{tasks_url(task_id=task['id'])}"
     etag = requests.get(url, headers=alice, timeout=TIMEOUT).headers["ETag"]
     headers = {**alice, "If-Match": etag}
-    responses = _all_at_once(
+    responses = all_at_once(
         [lambda: requests.patch(url + "/complete", headers=headers, timeout=TIMEOUT)] * N
     )
-    assert sorted(r.status_code for r in responses) == [200] + [412] * (N - 1), _describe(responses)
+    assert sorted(r.status_code for r in responses) == [200] + [412] * (N - 1), describe(responses)
     for loser in (r for r in responses if r.status_code == 412):
         _assert_412_shape(loser)
     assert requests.get(url, headers=alice, timeout=TIMEOUT).json()["completed"] is True
@@ -403,10 +385,10 @@ def test_concurrent_deletes_with_same_if_match_exactly_one_wins(client, alice, l
     url = f"{live_server}{tasks_url(task_id=task['id'])}"
     etag = requests.get(url, headers=alice, timeout=TIMEOUT).headers["ETag"]
     headers = {**alice, "If-Match": etag}
-    responses = _all_at_once([lambda: requests.delete(url, headers=headers, timeout=TIMEOUT)] * N)
+    responses = all_at_once([lambda: requests.delete(url, headers=headers, timeout=TIMEOUT)] * N)
     statuses = [r.status_code for r in responses]
-    assert statuses.count(204) == 1, _describe(responses)
-    assert set(statuses) <= {204, 404, 412}, _describe(responses)
+    assert statuses.count(204) == 1, describe(responses)
+    assert set(statuses) <= {204, 404, 412}, describe(responses)
     for resp in responses:
         if resp.status_code == 412:
             _assert_412_shape(resp)

@@ -7,14 +7,13 @@ line under "Errors". The concurrent test goes through ``live_server`` with
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 import sqlalchemy as sa
-from conftest import ALICE, BOB
+from conftest import ALICE, BOB, CONCURRENT_TIMEOUT, all_at_once, describe
 from test_beyond_support import (
     assert_422,
     assert_error,
@@ -25,7 +24,7 @@ from test_beyond_support import (
 
 from app.models import db
 
-TIMEOUT = 30
+TIMEOUT = CONCURRENT_TIMEOUT
 
 
 def new_key() -> str:
@@ -275,21 +274,14 @@ def test_concurrent_creates_with_one_key_make_one_task(client, alice, live_serve
     key = new_key()
     url = f"{live_server}{tasks_url()}"
     headers = {**alice, "Idempotency-Key": key}
-    barrier = threading.Barrier(N, timeout=TIMEOUT)
-    responses: list[requests.Response | None] = [None] * N
-
-    def run(i: int) -> None:
-        barrier.wait()
-        responses[i] = requests.post(url, headers=headers, json={"title": "once"}, timeout=TIMEOUT)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(N)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(2 * TIMEOUT)
-    done = [r for r in responses if r is not None]
+    done = all_at_once(
+        [
+            lambda: requests.post(url, headers=headers, json={"title": "once"}, timeout=TIMEOUT)
+            for _ in range(N)
+        ]
+    )
     assert len(done) == N
-    described = "; ".join(f"{r.status_code} {r.text[:100]!r}" for r in done)
+    described = describe(done)
     assert {r.status_code for r in done} <= {201, 409}, described
 
     created = [r for r in done if r.status_code == 201]

@@ -8,43 +8,24 @@ busy timeout) and on PostgreSQL alike.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
-from conftest import ALICE
+from conftest import ALICE, CONCURRENT_TIMEOUT, all_at_once, describe
 from flask import Flask
 from sqlalchemy import text
 
 from app.models import db
 
 N = 20
-TIMEOUT = 30  # seconds per request: far above SQLite's 10 s busy timeout
-
-
-def _all_at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
-    """Run every call in its own thread, released together; return the responses in order."""
-    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
-
-    def run(call: Callable[[], requests.Response]) -> requests.Response:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        return [future.result(timeout=2 * TIMEOUT) for future in futures]
-
-
-def _describe(responses: list[requests.Response]) -> str:
-    return "; ".join(f"{r.status_code} {r.text[:200]!r}" for r in responses)
+TIMEOUT = CONCURRENT_TIMEOUT
 
 
 def _no_server_errors(responses: list[requests.Response]) -> None:
     errors = [r for r in responses if r.status_code >= 500]
-    assert not errors, f"server errors under concurrency: {_describe(errors)}"
+    assert not errors, f"server errors under concurrency: {describe(errors)}"
 
 
 def _task_row(app: Flask, task_id: int) -> dict[str, Any] | None:
@@ -67,12 +48,12 @@ def test_concurrent_toggles_lose_no_flip(
     url = f"{live_server}/api/{ALICE}/tasks/{task['id']}/complete"
     headers = auth_headers(ALICE)
 
-    responses = _all_at_once(
+    responses = all_at_once(
         [lambda: requests.patch(url, headers=headers, timeout=TIMEOUT) for _ in range(N)]
     )
 
     _no_server_errors(responses)
-    assert [r.status_code for r in responses] == [200] * N, _describe(responses)
+    assert [r.status_code for r in responses] == [200] * N, describe(responses)
     returned = [r.json()["completed"] for r in responses]
     assert all(isinstance(value, bool) for value in returned)
     # Each toggle saw the result of the previous one: false->true, true->false, ... alternately.
@@ -101,10 +82,10 @@ def test_concurrent_updates_of_different_fields_keep_both(
         return lambda: requests.put(url, json=body, headers=headers, timeout=TIMEOUT)
 
     calls = [put({"title": t}) for t in titles] + [put({"description": d}) for d in descriptions]
-    responses = _all_at_once(calls)
+    responses = all_at_once(calls)
 
     _no_server_errors(responses)
-    assert [r.status_code for r in responses] == [200] * N, _describe(responses)
+    assert [r.status_code for r in responses] == [200] * N, describe(responses)
     for body_sent, response in zip(
         [{"title": t} for t in titles] + [{"description": d} for d in descriptions],
         responses,
@@ -129,13 +110,13 @@ def test_concurrent_deletes_of_one_task(
     url = f"{live_server}/api/{ALICE}/tasks/{task['id']}"
     headers = auth_headers(ALICE)
 
-    responses = _all_at_once(
+    responses = all_at_once(
         [lambda: requests.delete(url, headers=headers, timeout=TIMEOUT) for _ in range(N)]
     )
 
     _no_server_errors(responses)
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [204] + [404] * (N - 1), _describe(responses)
+    assert statuses == [204] + [404] * (N - 1), describe(responses)
     for response in responses:
         if response.status_code == 204:
             assert response.content == b""
@@ -154,10 +135,10 @@ def test_concurrent_first_creates_by_a_new_user(app: Flask, live_server: str, au
             url, json={"title": f"first task {i}"}, headers=headers, timeout=TIMEOUT
         )
 
-    responses = _all_at_once([post(i) for i in range(N)])
+    responses = all_at_once([post(i) for i in range(N)])
 
     _no_server_errors(responses)
-    assert [r.status_code for r in responses] == [201] * N, _describe(responses)
+    assert [r.status_code for r in responses] == [201] * N, describe(responses)
     assert sorted(r.json()["title"] for r in responses) == sorted(
         f"first task {i}" for i in range(N)
     )
@@ -204,9 +185,9 @@ def test_concurrent_mixed_writes_on_one_task(
                 calls.append(
                     lambda b=body: requests.put(base, json=b, headers=headers, timeout=TIMEOUT)
                 )
-        responses = _all_at_once(calls)
+        responses = all_at_once(calls)
         _no_server_errors(responses)
-        assert [r.status_code for r in responses] == [200] * N, _describe(responses)
+        assert [r.status_code for r in responses] == [200] * N, describe(responses)
         toggles += N // 2
     row = _task_row(app, task["id"])
     assert row is not None
