@@ -222,6 +222,14 @@ def make_task(app: Flask) -> Callable[..., dict[str, Any]]:
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app behind a real threaded HTTP server on a free loopback port."""
+    with serving(app) as url:
+        yield url
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve ``app`` from a threaded werkzeug server on a free loopback port; yield its URL.
+    Errors are answered as 500s (as in production) rather than raised into the test."""
     app.config["PROPAGATE_EXCEPTIONS"] = False
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -230,6 +238,7 @@ def live_server(app: Flask) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=10)
         app.config["PROPAGATE_EXCEPTIONS"] = None
 

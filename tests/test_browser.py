@@ -12,16 +12,16 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ALICE, TEST_SECRET, make_app, require
+from conftest import ALICE, TEST_SECRET, make_app, require, serving
 from flask import Flask
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
 from app.auth import create_token
 from app.models import db
@@ -88,21 +88,6 @@ class _Recorder:
         with self._lock:
             self.seen.append(entry)
         return self.wsgi_app(environ, recording_start_response)
-
-
-class _ServerThread:
-    """A threaded werkzeug server on a free loopback port, shut down by ``close``."""
-
-    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
-        self.server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 class _PageServer:
@@ -286,6 +271,7 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
     # Three loopback origins: the frontend that is allowed, and two that are not
     # (another port, and the same other port under the name "localhost").
     servers: list[Any] = []
+    api = ExitStack()
     cors_app: Flask | None = None
     try:
         allowed = _PageServer()
@@ -296,9 +282,7 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
         cors_app = make_app(database_url, CORS_ORIGINS=[allowed_origin], PROPAGATE_EXCEPTIONS=False)
         recorder = _Recorder(cors_app.wsgi_app)
         cors_app.wsgi_app = recorder  # type: ignore[method-assign]
-        api = _ServerThread(cors_app)
-        servers.append(api)
-        api_url = f"http://127.0.0.1:{api.port}"
+        api_url = api.enter_context(serving(cors_app))
         token = create_token(TEST_SECRET, ALICE)
         marker = f"browser-{uuid.uuid4().hex[:8]}"
         config = {"api": api_url, "token": token, "user": ALICE, "idempotencyKey": uuid.uuid4().hex}
@@ -436,6 +420,7 @@ def test_cors_from_a_real_page_on_allowed_and_other_origins(
                 assert not any(h.startswith("access-control-") for h in entry["headers"]), entry
             assert count_tasks(cors_app, marker) == 0, refused_origin
     finally:
+        api.close()
         for server in reversed(servers):
             server.close()
         if cors_app is not None:

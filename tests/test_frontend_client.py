@@ -16,16 +16,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import ALICE, TEST_SECRET
+from conftest import ALICE, TEST_SECRET, serving
 from flask import Flask
 from nodejs import node_env, npm_ci, require_node
-from werkzeug.serving import make_server
 
 from app.auth import create_token
 
@@ -85,17 +83,8 @@ def _expect_ok(result: subprocess.CompletedProcess[str], what: str) -> None:
 @pytest.fixture(scope="module")
 def api_url(app: Flask) -> Iterator[str]:
     """The app behind a real threaded HTTP server, for the whole module (like live_server)."""
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        app.config["PROPAGATE_EXCEPTIONS"] = None
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
