@@ -8,7 +8,6 @@ under TASKS_REQUIRE_ALL=1.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ALICE, TEST_SECRET, make_app, require, serving
+from chromium import WAIT_MS, chromium, require_browser
+from conftest import ALICE, TEST_SECRET, make_app, serving
 from flask import Flask
 from sqlalchemy import text
 
@@ -27,36 +27,12 @@ from app.auth import create_token
 from app.models import db
 
 try:
-    from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, Route, expect
+except Exception:  # pragma: no cover - chromium.require_browser skips, saying why
+    pass
 
-    PLAYWRIGHT_ERROR: str | None = None
-except Exception as exc:  # pragma: no cover - depends on the environment
-    PLAYWRIGHT_ERROR = f"{type(exc).__name__}: {exc}"
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 20_000  # every wait is bounded by this
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-
-
-def require_browser() -> None:
-    require(
-        os.path.exists(CHROMIUM),
-        "Chromium is not installed (apt-get install chromium): browser tests need it",
-    )
-    require(
-        PLAYWRIGHT_ERROR is None,
-        f"Playwright for Python does not import ({PLAYWRIGHT_ERROR}): pip install playwright",
-    )
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -215,15 +191,8 @@ def frontend_html(config: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    require_browser()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=WAIT_MS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -31,35 +31,22 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import require
+from chromium import WAIT_MS, chromium, require_browser
 from nodejs import node_env, npm_ci, require_node
 
 from app.auth import create_token
 
 try:
-    from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
-
-    PLAYWRIGHT_ERROR: str | None = None
-except Exception as exc:  # pragma: no cover - depends on the environment
-    PLAYWRIGHT_ERROR = f"{type(exc).__name__}: {exc}"
+    from playwright.sync_api import Browser, Page, Route, expect
+except Exception:  # pragma: no cover - chromium.require_browser skips, saying why
+    pass
 
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "web"
 SCREENSHOTS = EXAMPLE / "screenshots"  # git-ignored
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # as in test_browser.py
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 START_TIMEOUT = 180  # seconds for run.sh to say "ready" (the first run compiles, maybe installs)
 STOP_TIMEOUT = 40  # gunicorn finishes in-flight requests first
-WAIT_MS = 20_000  # every browser wait is bounded by this
 PASSWORD = "correct-horse-battery-staple-42"
 READY = re.compile(r"^\[example\] ready: open (http://\S+)$")
 
@@ -177,14 +164,7 @@ def _stop(example: Example) -> int | None:
 @pytest.fixture(scope="module")
 def example() -> Iterator[Example]:
     require_node("the example frontend (examples/web)")
-    require(
-        os.path.exists(CHROMIUM),
-        "Chromium is not installed (apt-get install chromium): the example's browser test needs it",
-    )
-    require(
-        PLAYWRIGHT_ERROR is None,
-        f"Playwright for Python does not import ({PLAYWRIGHT_ERROR}): pip install playwright",
-    )
+    require_browser()
     npm_ci(EXAMPLE)
     started = _start()
     try:
@@ -198,14 +178,8 @@ def example() -> Iterator[Example]:
 
 @pytest.fixture(scope="module")
 def browser(example: Example) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=WAIT_MS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 class Watcher:
