@@ -1,7 +1,8 @@
 """Helpers for the tests that need Node.js: find node/npm, install a folder's locked packages.
 
-Used by test_frontend_client.py and test_example_web.py. Without Node.js or npm those tests
-skip with the reason, or fail under TASKS_REQUIRE_ALL=1 (conftest.require).
+Used by test_frontend_client.py, test_example_web.py and the Better Auth tests. Without
+Node.js or npm those tests skip with the reason, or fail under TASKS_REQUIRE_ALL=1
+(conftest.require).
 """
 
 from __future__ import annotations
@@ -29,16 +30,16 @@ def _node_version(node: str) -> tuple[int, ...] | None:
         return None
 
 
-def require_node(purpose: str) -> tuple[str, str]:
+def require_node(purpose: str, minimum: tuple[int, int] = MIN_NODE) -> tuple[str, str]:
     """The paths of node and npm, or skip (fail under TASKS_REQUIRE_ALL=1) naming ``purpose``."""
     node, npm = shutil.which("node"), shutil.which("npm")
     require(node is not None, f"Node.js is not installed: {purpose} needs it")
     require(npm is not None, f"npm is not installed: {purpose} needs it")
     assert node is not None and npm is not None
     version = _node_version(node)
-    wanted = ".".join(map(str, MIN_NODE))
+    wanted = ".".join(map(str, minimum))
     require(
-        version is not None and version >= MIN_NODE,
+        version is not None and version >= minimum,
         f"Node.js {wanted} or newer is needed for {purpose}; {node} is "
         f"{'.'.join(map(str, version)) if version else 'not runnable'}",
     )

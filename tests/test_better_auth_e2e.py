@@ -34,9 +34,10 @@ from urllib.parse import urljoin, urlsplit
 import jwt
 import pytest
 import requests
-from conftest import make_app, require
+from conftest import make_app
 from flask import Flask
 from flask.testing import FlaskClient
+from nodejs import node_env, npm_ci, require_node
 from sqlalchemy import select
 
 from app.models import User, db
@@ -44,7 +45,7 @@ from app.models import User, db
 pytestmark = pytest.mark.slow
 
 SERVER_DIR = Path(__file__).resolve().parent / "better_auth"
-NPM_CI_TIMEOUT = 300  # seconds; only the first run downloads anything
+BETTER_AUTH_NODE = (20, 0)  # tests/better_auth/package.json engines
 READY_TIMEOUT = 20  # seconds for a server to print its "ready" line
 STOP_TIMEOUT = 5
 HTTP_TIMEOUT = 10
@@ -98,43 +99,10 @@ class AuthUser:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def _install_node_modules() -> None:
-    """``npm ci`` when node_modules is missing or older than the lock file."""
-    lock = SERVER_DIR / "package-lock.json"
-    # npm rewrites node_modules/.package-lock.json on every install: its age is the install's.
-    installed = SERVER_DIR / "node_modules" / ".package-lock.json"
-    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    npm = shutil.which("npm")
-    assert npm is not None
-    try:
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=SERVER_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_CI_TIMEOUT,
-            env={**os.environ, "npm_config_update_notifier": "false"},
-        )
-    except subprocess.TimeoutExpired:
-        require(False, f"npm ci in {SERVER_DIR} took longer than {NPM_CI_TIMEOUT} s")
-        return
-    tail = (result.stdout + result.stderr)[-2000:]
-    require(result.returncode == 0, f"npm ci in {SERVER_DIR} failed:\n{tail}")
-
-
-def _node_env(secret: str) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("BETTER_AUTH_", "NODE_"))  # NODE_ENV=production: Secure cookies
-    }
-    env.update(
-        PORT="0",  # the server takes a free port and reports it in its ready line
-        BETTER_AUTH_SECRET=secret,
-        EXIT_WHEN_STDIN_CLOSES="1",  # dies with this process even if teardown never runs
-    )
-    return env
+def prepare_better_auth(purpose: str) -> None:
+    """Node.js (Better Auth's own minimum) and the server's locked packages, or skip."""
+    require_node(purpose, minimum=BETTER_AUTH_NODE)
+    npm_ci(SERVER_DIR)
 
 
 def _start_server(name: str, **env: str) -> AuthServer:
@@ -143,7 +111,12 @@ def _start_server(name: str, **env: str) -> AuthServer:
     process = subprocess.Popen(
         [node, "server.mjs"],
         cwd=SERVER_DIR,
-        env={**_node_env(secrets.token_urlsafe(32)), **env},
+        env=node_env(
+            PORT="0",  # the server takes a free port and reports it in its ready line
+            BETTER_AUTH_SECRET=secrets.token_urlsafe(32),
+            EXIT_WHEN_STDIN_CLOSES="1",  # dies with this process even if teardown never runs
+            **env,
+        ),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -221,15 +194,7 @@ def _sign_up(server: AuthServer, email: str, name: str) -> AuthUser:
 @pytest.fixture(scope="module")
 def auth_servers() -> Iterator[tuple[AuthServer, AuthServer]]:
     """Two independent Better Auth instances (A and B), each with its own signing keys."""
-    require(
-        shutil.which("node") is not None,
-        "Node.js is not installed: the Better Auth end-to-end test needs it",
-    )
-    require(
-        shutil.which("npm") is not None,
-        "npm is not installed: the Better Auth end-to-end test needs it",
-    )
-    _install_node_modules()
+    prepare_better_auth("the Better Auth end-to-end test")
     started: list[AuthServer] = []
     try:
         started.append(_start_server("A"))

@@ -20,14 +20,14 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
-from conftest import Gunicorn, child_pids, gunicorn_server, migrated_database, require
+from conftest import Gunicorn, child_pids, gunicorn_server, migrated_database
 from test_better_auth_e2e import (
     HTTP_TIMEOUT,
     AuthServer,
-    _install_node_modules,
     _sign_up,
     _start_server,
     _stop_server,
+    prepare_better_auth,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,19 +38,12 @@ FRESH_REQUESTS = 20
 
 @pytest.fixture(scope="module")
 def rotating_auth() -> Iterator[AuthServer]:
-    require(_node_available(), "Node.js and npm are needed for the real Better Auth server")
-    _install_node_modules()
+    prepare_better_auth("the key-rotation test (a real Better Auth server)")
     server = _start_server("rotating", JWKS_ROTATION_INTERVAL=str(ROTATION_SECONDS))
     try:
         yield server
     finally:
         _stop_server(server)
-
-
-def _node_available() -> bool:
-    import shutil
-
-    return shutil.which("node") is not None and shutil.which("npm") is not None
 
 
 @pytest.fixture
