@@ -11,7 +11,7 @@ Conditional writes (``If-Match``) put the expected versions in the write's own W
 clause: the check and the write are one atomic step.
 
 A statement is built once per shape (which filters, which fields), with bound parameters
-for every value, and kept (``functools.cache``): SQLAlchemy then caches its compiled form
+for every value, and kept (``functools.lru_cache``): SQLAlchemy then caches its compiled form
 under a cache key it computes once, instead of building and keying a new statement on
 every request.
 """
@@ -426,12 +426,16 @@ def insert_statement(fields: tuple[str, ...]) -> Any:
     return insert(tasks).values(**values).returning(*TASK_COLUMNS)
 
 
+def _add_owner(conn: Connection, identity: Identity, now: datetime) -> None:
+    """The owner's row, the first time: the task (and a key's row) refer to it."""
+    owner = {"id": identity.user_id, "email": identity.email, "name": identity.name, "now": now}
+    conn.execute(ADD_OWNER, owner)
+
+
 def _insert_task(
     conn: Connection, identity: Identity, data: Mapping[str, Any], now: datetime
 ) -> Row[Any]:
-    """The owner's row the first time, the task, its tag keys: inside the caller's transaction."""
-    owner = {"id": identity.user_id, "email": identity.email, "name": identity.name, "now": now}
-    conn.execute(ADD_OWNER, owner)
+    """The task and its tag keys, inside the caller's transaction (after ``_add_owner``)."""
     values = {
         **data,
         "user_id": identity.user_id,
@@ -446,8 +450,10 @@ def _insert_task(
 
 
 def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
+    now = utcnow()
     with transaction() as conn:
-        return _insert_task(conn, identity, data, utcnow())
+        _add_owner(conn, identity, now)
+        return _insert_task(conn, identity, data, now)
 
 
 def request_hash(data: Mapping[str, Any]) -> str:
@@ -502,9 +508,7 @@ def create_task_once(
     digest = request_hash(data)
     params = {"owner": identity.user_id, "idempotency_key": key}
     with transaction() as conn:
-        # The owner's row first: the key's row refers to it.
-        owner = {"id": identity.user_id, "email": identity.email, "name": identity.name, "now": now}
-        conn.execute(ADD_OWNER, owner)
+        _add_owner(conn, identity, now)
         claim = {**params, "hash": digest, "now": now, "expired": now - IDEMPOTENCY_TTL}
         created = None
         if conn.execute(CLAIM_KEY, claim).first() is not None:

@@ -123,13 +123,17 @@ def task_id_param_schema(converter: BaseConverter) -> dict[str, Any]:
     return {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_TASK_ID}
 
 
+def task_not_found() -> None:
+    abort(404, message="Task not found.")
+
+
 def parse_task_id(raw: str) -> int:
     """Path ids are positive integers within the database's range; anything else is 404."""
     if not raw.isascii() or not raw.isdigit() or raw.startswith("0") or len(raw) > 19:
-        abort(404, message="Task not found.")
+        task_not_found()
     task_id = int(raw)
     if task_id > MAX_TASK_ID:
-        abort(404, message="Task not found.")
+        task_not_found()
     return task_id
 
 
@@ -197,7 +201,7 @@ def found(
     # Returning a Response makes @blp.response skip its marshmallow dump; the schema
     # still documents the body.
     if row is None:
-        abort(404, message="Task not found.")
+        task_not_found()
     return respond(
         encoded(task_json(row)), status, headers, etag=task_etag(row), if_none_match=if_none_match
     )
@@ -212,10 +216,11 @@ def precondition_failed() -> None:
 
 def pagination_headers(total: int, page: int, page_size: int) -> dict[str, str]:
     """``X-Pagination`` (JSON) and ``Link`` (RFC 8288, absolute URLs) for one page."""
-    last_page = max(-(-total // page_size), 1)
+    total_pages = -(-total // page_size)
+    last_page = max(total_pages, 1)
     meta: dict[str, int] = {
         "total": total,
-        "total_pages": -(-total // page_size),
+        "total_pages": total_pages,
         "first_page": 1,
         "last_page": last_page,
         "page": page,
@@ -412,7 +417,7 @@ class TaskById(MethodView):
         except PreconditionFailed:
             precondition_failed()
         if not deleted:
-            abort(404, message="Task not found.")
+            task_not_found()
 
 
 @blp.route("/<task_id:task_id>/complete", strict_slashes=False)
