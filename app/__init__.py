@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,15 +10,13 @@ import flask_swagger_ui
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask
 from flask_migrate import Migrate
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
-from .api import Api
+from .api import USER_ID_PARAMETER, Api
 from .auth import EXTENSION_KEY, TokenAuthority
 from .config import ConfigError
+from .database import init_database
 from .errors import register_error_handlers
 from .limits import init_limits
 from .logs import configure_logging, init_request_logging
@@ -80,70 +75,6 @@ def _api_settings() -> dict[str, Any]:
     }
 
 
-def _engine_options(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    # Autocommit: a single statement needs no BEGIN/COMMIT round trips; the few
-    # multi-statement writes (and migrations) ask for a real transaction.
-    if url.startswith("sqlite"):
-        # Wait for a competing writer instead of failing with "database is locked".
-        return {"connect_args": {"timeout": 10}, "isolation_level": "AUTOCOMMIT"}
-    options: dict[str, Any] = {
-        "isolation_level": "AUTOCOMMIT",
-        "pool_recycle": 1800,
-        "pool_size": config["DB_POOL_SIZE"],
-        "max_overflow": config["DB_MAX_OVERFLOW"],
-        "pool_timeout": 5,
-    }
-    if url.startswith("postgresql"):
-        options["connect_args"] = {
-            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
-            "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']} -c timezone=UTC",
-            "application_name": "tasks-api",
-        }
-    return options
-
-
-IDLE_PING_SECONDS = 10.0
-
-
-def ping_idle_connections(engine: Engine) -> None:
-    """Check a pooled connection before use only if it sat idle for a while.
-
-    A connection in steady use is known to be alive; one idle for IDLE_PING_SECONDS may
-    have been closed by a database restart, a failover or a proxy's idle timeout. A failed
-    ping raises DisconnectionError, on which the pool discards the connection and opens a
-    new one (SQLAlchemy's documented pessimistic disconnect handling, on its pool events).
-    """
-
-    # Why not pool_pre_ping: its round trip on every checkout was a large share of a
-    # request's time (bench/README.md, "What we keep and why").
-    @event.listens_for(engine, "checkin")
-    def _mark_idle(dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
-            return
-        try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-        except Exception as exc:
-            raise DisconnectionError("idle connection is dead") from exc
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
-        cursor.close()
-
-
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then the environment, then ``test_config``."""
     app = Flask(__name__, instance_relative_config=True)
@@ -164,17 +95,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        os.makedirs(app.instance_path, exist_ok=True)
-        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
-            app.instance_path, "tasks.db"
-        )
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        **_engine_options(url, app.config),
-        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-    }
-
     app.extensions[EXTENSION_KEY] = TokenAuthority.from_config(app.config)
 
     app.config["MIGRATIONS_HEAD"] = migrations_head(MIGRATIONS_DIR)
@@ -182,10 +102,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # after_request hooks run in reverse order of registration: the request log,
     # registered first, sees the final response.
     init_request_logging(app)
-    db.init_app(app)
-    if url.startswith("postgresql"):
-        with app.app_context():
-            ping_idle_connections(db.engine)
+    init_database(app)
     migrate.init_app(
         app,
         db,
@@ -211,20 +128,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_limits(app)
     init_browser_support(app)
 
-    from .tasks import (
-        USER_ID_PARAMETER,
-        TaskIdConverter,
-        blp,
-        register_responses,
-        task_id_param_schema,
-    )
+    from .tasks import blp
     from .tasks.schemas import TaskUpdateSchema
 
-    app.url_map.converters["task_id"] = TaskIdConverter
     # marshmallow cannot say "at least one field"; the document should.
     api.spec.components.schema("TaskUpdate", {"minProperties": 1}, schema=TaskUpdateSchema)
-    register_responses(api.spec)
-    api.register_converter(TaskIdConverter, task_id_param_schema)
     api.register_blueprint(blp, parameters=[USER_ID_PARAMETER])
 
     from .cli import register_cli

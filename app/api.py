@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import flask
 import marshmallow as ma
@@ -13,8 +14,26 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.routing import BaseConverter
 
-from .errors import ErrorSchema, error_payload
+from . import errors
+from .errors import ErrorSchema, error_payload, error_ref, error_response_components
+from .etags import not_modified_component
+from .models import MAX_ID
+
+# Every route can answer these: authentication, ownership, rate limits, a bug, the database away.
+COMMON_ERRORS = (401, 403, 429, 500, 503)
+# And every route that reads a body, these.
+BODY_ERRORS = (400, 413, 415)
+
+# The path's user id, documented once for every blueprint under /api/{user_id}.
+USER_ID_PARAMETER = {
+    "in": "path",
+    "name": "user_id",
+    "required": True,
+    "description": "The Better Auth user id; must equal the token's `sub`.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 class JSONBodyParser(FlaskParser):
@@ -30,15 +49,11 @@ class JSONBodyParser(FlaskParser):
         if not body:
             return core.missing
         if not req.is_json:
-            abort(415, message="The request body must be JSON (Content-Type: application/json).")
+            abort(415, message=errors.NOT_JSON)
         try:
             return json.loads(body)
         except (ValueError, RecursionError):
-            abort(
-                400,
-                message="The request body is not valid JSON.",
-                errors={"json": ["Invalid JSON body."]},
-            )
+            abort(400, message=errors.INVALID_JSON, errors={"json": ["Invalid JSON body."]})
 
 
 def read_body(req: flask.Request) -> bytes:
@@ -48,32 +63,71 @@ def read_body(req: flask.Request) -> bytes:
     try:
         body = req.get_data(cache=True)
     except ClientDisconnected:
-        abort(400, message="The request body ended early: the client closed the connection.")
+        abort(400, message=errors.BODY_ENDED_EARLY)
     except HTTPException:
         raise
     except Exception:  # the server's reader: bad chunk sizes, missing terminators...
-        abort(400, message="The request body could not be read: its chunked framing is malformed.")
+        abort(400, message=errors.BAD_CHUNKED_FRAMING)
     limit = flask.current_app.config["MAX_CONTENT_LENGTH"]
     if req.content_length is None and len(body) >= limit and req.environ["wsgi.input"].read(1):
         # werkzeug stops reading a chunked body at the limit without saying it was cut.
         abort(413)
     if req.content_length is not None and len(body) < req.content_length:
-        abort(
-            400,
-            message=f"The request body ended after {len(body)} of the {req.content_length} "
-            "bytes its Content-Length announced.",
+        message = errors.BODY_SHORTER_THAN_LENGTH.format(
+            received=len(body), announced=req.content_length
         )
+        abort(400, message=message)
     return body
 
 
 class Blueprint(BaseBlueprint):
     ARGUMENTS_PARSER = JSONBodyParser()
 
+    def operation(self, operation_id: str, *codes: int) -> Callable[..., Any]:
+        """Name the operation and document the errors (and 304) it can answer."""
+        responses: dict[str, Any] = {
+            str(code): error_ref(code) for code in sorted({*COMMON_ERRORS, *codes} - {304})
+        }
+        if 304 in codes:
+            responses["304"] = {"$ref": "#/components/responses/NotModified"}
+        return self.doc(operationId=operation_id, responses=responses)
+
+
+class IdConverter(BaseConverter):
+    """An id in a path. Matches any segment: the id is parsed in the view, after
+    authentication, so an unauthenticated request cannot learn whether it is well formed."""
+
+
+def id_param_schema(converter: BaseConverter) -> dict[str, Any]:
+    return {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
+
+
+def parse_id(raw: str, not_found: Callable[[], NoReturn]) -> int:
+    """Path ids are positive integers within the database's range; anything else is
+    ``not_found()``."""
+    if not raw.isascii() or not raw.isdigit() or raw.startswith("0") or len(raw) > 19:
+        not_found()
+    number = int(raw)
+    if number > MAX_ID:
+        not_found()
+    return number
+
 
 class Api(BaseApi):
-    """flask-smorest's Api with the contract's error body and the error's own headers kept."""
+    """flask-smorest's Api with the contract's error body and the error's own headers kept,
+    and what every resource's operations refer to: the error responses, 304, path ids."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app: flask.Flask, **kwargs: Any) -> None:
+        super().init_app(app, **kwargs)
+        for name, component in error_response_components().items():
+            self.spec.components.response(name, component)
+        not_modified_component(self.spec)
+        # Named for what it holds: the rule (and so the route label of logs and metrics)
+        # reads /api/<user_id>/tasks/<task_id:task_id>.
+        app.url_map.converters["task_id"] = IdConverter
+        self.register_converter(IdConverter, id_param_schema)
 
     def handle_http_exception(self, error: HTTPException):  # type: ignore[no-untyped-def]
         code = error.code or 500
@@ -82,25 +136,22 @@ class Api(BaseApi):
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         headers.update(data.get("headers") or {})
         message = data.get("message")
-        errors = data.get("errors") or data.get("messages")
+        details = data.get("errors") or data.get("messages")
         if code == 500:
             message = None  # details only in the log
-            errors = None
+            details = None
         if code == 404 and message is None:
-            message = (
-                "No such route. The routes are /api/{user_id}/tasks, "
-                "/api/{user_id}/tasks/{task_id} and /api/{user_id}/tasks/{task_id}/complete "
-                "(see /docs)."
-            )
+            message = errors.NO_SUCH_ROUTE
         if code == 405 and message is None:
             message = method_not_allowed_message(headers.get("Allow", ""))
-        return error_payload(code, message, errors), code, headers
+        return error_payload(code, message, details), code, headers
 
 
 def method_not_allowed_message(allow: str) -> str:
     """Name the methods the route allows, and the toggle route to a PATCH on a task."""
     allowed = [m.strip() for m in allow.split(",") if m.strip() not in ("", "HEAD", "OPTIONS")]
-    message = f"{flask.request.method} is not allowed here; this route allows {', '.join(allowed)}."
-    if flask.request.method == "PATCH" and "PUT" in allowed:
-        message += " To complete or reopen a task, PATCH its /complete route."
+    method = flask.request.method
+    message = errors.METHOD_NOT_ALLOWED.format(method=method, allowed=", ".join(allowed))
+    if method == "PATCH" and "PUT" in allowed:
+        message += errors.TOGGLE_HINT
     return message

@@ -25,8 +25,8 @@ import jwt
 from flask import current_app, g, request
 from flask_smorest import abort
 
+from . import errors
 from .config import jwks_url, origin
-from .limits import EXTENSION_KEY as RATE_LIMITS_KEY
 from .models import USER_ID_MAX
 
 log = logging.getLogger(__name__)
@@ -316,10 +316,8 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for name in names:
         if names.count(name) > 1:
             # ASCII only, no quotes: the message goes into WWW-Authenticate too.
-            raise TokenError(
-                f"The token repeats {name.encode('ascii', 'replace').decode()!s:.40}; "
-                "each claim and header parameter may appear once (RFC 8725)."
-            )
+            shown = f"{name.encode('ascii', 'replace').decode()!s:.40}"
+            raise TokenError(errors.TOKEN_REPEATS_NAME.format(name=shown))
     return dict(pairs)
 
 
@@ -410,21 +408,19 @@ class TokenAuthority:
 
     def _verify(self, token: str) -> tuple[Identity, float, Verifier, object]:
         if len(token) > MAX_TOKEN_LENGTH:
-            raise TokenError("The token is too long.")
+            raise TokenError(errors.TOKEN_TOO_LONG)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise TokenError(
-                "The token is malformed: a JWT is three base64url parts joined by dots."
-            ) from None
+            raise TokenError(errors.TOKEN_MALFORMED) from None
         reject_repeated_names(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg.lower() == "none":
-            raise TokenError("The token's algorithm (alg) is missing or not accepted.")
+            raise TokenError(errors.TOKEN_ALG_MISSING)
         verifier = self._secret if alg.upper().startswith("HS") else self._jwks
         if verifier is None:
             method = "shared secret" if alg.upper().startswith("HS") else "JWKS"
-            raise TokenError(f"The token's algorithm is not accepted: no {method} is configured.")
+            raise TokenError(errors.TOKEN_METHOD_NOT_CONFIGURED.format(method=method))
         stamp = verifier.stamp()
         try:
             claims = verifier.verify(token, header)
@@ -433,32 +429,30 @@ class TokenAuthority:
         return _identity(claims), float(claims["exp"]), verifier, stamp
 
 
+# Why a token was refused, by PyJWT's exception (the first that matches).
+EXPLANATIONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, errors.TOKEN_EXPIRED),
+    (jwt.ImmatureSignatureError, errors.TOKEN_NOT_YET_VALID),
+    (jwt.InvalidIssuerError, errors.TOKEN_WRONG_ISSUER),
+    (jwt.InvalidAudienceError, errors.TOKEN_WRONG_AUDIENCE),
+    (jwt.exceptions.InvalidSubjectError, errors.TOKEN_SUB_NOT_STRING),
+    (jwt.InvalidSignatureError, errors.TOKEN_BAD_SIGNATURE),
+    (UnknownKeyError, errors.TOKEN_UNKNOWN_KEY),
+    (jwt.InvalidAlgorithmError, errors.TOKEN_ALG_NOT_FOR_KEY),
+    (jwt.DecodeError, errors.TOKEN_MALFORMED),
+)
+
+
 def _explain(exc: jwt.PyJWTError) -> str:
-    """Why a token was refused, in words that say the fix and reveal no key or secret.
-    ASCII without double quotes: the sentence is also the WWW-Authenticate description."""
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "The token has expired."
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "The token is not valid yet (its nbf or iat is in the future): check clocks."
+    """Why a token was refused, in words that say the fix and reveal no key or secret."""
     if isinstance(exc, jwt.MissingRequiredClaimError):
-        return f"The token has no {exc.claim} claim, which is required."
+        return errors.TOKEN_MISSING_CLAIM.format(claim=exc.claim)
     if isinstance(exc, NotANumberError):
-        return f"The token's {exc.claim} claim must be a number of seconds since 1970."
-    if isinstance(exc, jwt.InvalidIssuerError):
-        return "The token's iss claim is not the issuer this service expects."
-    if isinstance(exc, jwt.InvalidAudienceError):
-        return "The token's aud claim is not the audience this service expects."
-    if isinstance(exc, jwt.exceptions.InvalidSubjectError):
-        return "The token's sub claim must be a string: the user id."
-    if isinstance(exc, jwt.InvalidSignatureError):
-        return "The token's signature does not verify with this service's keys."
-    if isinstance(exc, UnknownKeyError):
-        return "The token's key (kid) is not in the auth server's key set."
-    if isinstance(exc, jwt.InvalidAlgorithmError):
-        return "The token's algorithm (alg) is not accepted for its key."
-    if isinstance(exc, jwt.DecodeError):
-        return "The token is malformed: a JWT is three base64url parts joined by dots."
-    return "The token is invalid."
+        return errors.TOKEN_NOT_A_NUMBER.format(claim=exc.claim)
+    for kind, message in EXPLANATIONS:
+        if isinstance(exc, kind):
+            return message
+    return errors.TOKEN_INVALID
 
 
 def _clean_text(value: Any, max_length: int) -> str | None:
@@ -470,9 +464,7 @@ def _clean_text(value: Any, max_length: int) -> str | None:
 def _identity(claims: Mapping[str, Any]) -> Identity:
     user_id = _clean_text(claims.get("sub"), USER_ID_MAX)
     if user_id is None:
-        raise TokenError(
-            "The token's sub claim must be a user id: 1-255 characters, no control characters."
-        )
+        raise TokenError(errors.TOKEN_BAD_SUB)
     return Identity(
         user_id=user_id,
         email=_clean_text(claims.get("email"), 320),
@@ -488,23 +480,16 @@ def _unauthorized(message: str, *, invalid: bool) -> None:
     abort(401, message=message, headers={"WWW-Authenticate": challenge})
 
 
-NO_TOKEN = "A bearer token is required: send the header Authorization: Bearer <token>."
-
-
 def bearer_token() -> str:
     """The token of ``Authorization: Bearer <token>``; 401 saying what is wrong otherwise."""
     header = request.headers.get("Authorization")
     if header is None:
-        _unauthorized(NO_TOKEN, invalid=False)
+        _unauthorized(errors.NO_TOKEN, invalid=False)
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
-        _unauthorized(
-            "The Authorization header must be Bearer <token>: the word Bearer, a space, "
-            "then the token.",
-            invalid=False,
-        )
+        _unauthorized(errors.NOT_BEARER, invalid=False)
     if not token.strip():
-        _unauthorized("The Authorization header has no token after Bearer.", invalid=False)
+        _unauthorized(errors.EMPTY_BEARER, invalid=False)
     return token.strip()
 
 
@@ -513,7 +498,8 @@ def auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     Runs before argument parsing and before any query, so an unauthenticated
     request learns nothing about its body or ids, and another user's path gets
-    its 403 first.
+    its 403 first. The user's rate limit is charged by the route (``limits.per_user``),
+    right after this.
     """
 
     @functools.wraps(view)
@@ -525,11 +511,8 @@ def auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
         except TokenError as exc:
             _unauthorized(str(exc), invalid=True)
         g.identity = identity
-        rate_limits = current_app.extensions.get(RATE_LIMITS_KEY)
-        if rate_limits is not None:
-            rate_limits.check_user(identity.user_id)  # counts every authenticated request
         if identity.user_id != kwargs.get("user_id"):
-            abort(403, message="The token does not grant access to this user's tasks.")
+            abort(403, message=errors.FORBIDDEN)
         return view(*args, **kwargs)
 
     return wrapper

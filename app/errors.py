@@ -1,11 +1,13 @@
-"""One JSON error shape for everything the application answers.
+"""The error contract, in one place: one JSON shape, a fixed reason phrase per status, and
+the sentence of every error message the service (and nginx in front of it) sends.
 
-``{"code", "status", "message"[, "errors"]}``: no HTML, no traceback, no SQL.
+``{"code", "status", "message"[, "errors"]}``: no HTML, no traceback, no SQL. The handlers,
+the OpenAPI examples and nginx's own error pages (deploy/nginx.conf, tested against this
+module) all take their words from here, so a sentence changes in one place.
 """
 
 from __future__ import annotations
 
-import http
 import logging
 from typing import Any
 
@@ -20,6 +22,98 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 
+# The reason phrases as the service has always spelled them. Fixed here rather than taken
+# from the standard library's status enum, whose phrases change with the Python version
+# (3.13 says "Content Too Large" and "Unprocessable Content"); clients read `code` anyway.
+PHRASES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Requested Range Not Satisfiable",
+    417: "Expectation Failed",
+    422: "Unprocessable Entity",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+UNKNOWN_PHRASE = "Error"
+
+# --------------------------------------------------------------------------- messages
+# Every `message` the service sends. Those with {placeholders} are filled in where sent.
+
+# Requests and bodies (app/api.py)
+INVALID_JSON = "The request body is not valid JSON."
+NOT_JSON = "The request body must be JSON (Content-Type: application/json)."
+BODY_ENDED_EARLY = "The request body ended early: the client closed the connection."
+BAD_CHUNKED_FRAMING = "The request body could not be read: its chunked framing is malformed."
+BODY_SHORTER_THAN_LENGTH = (
+    "The request body ended after {received} of the {announced} bytes its Content-Length announced."
+)
+NO_SUCH_ROUTE = (
+    "No such route. The routes are /api/{user_id}/tasks, /api/{user_id}/tasks/{task_id} "
+    "and /api/{user_id}/tasks/{task_id}/complete (see /docs)."
+)
+METHOD_NOT_ALLOWED = "{method} is not allowed here; this route allows {allowed}."
+TOGGLE_HINT = " To complete or reopen a task, PATCH its /complete route."
+VALIDATION_FAILED = "Validation failed"
+
+# Authentication and ownership (app/auth.py)
+NO_TOKEN = "A bearer token is required: send the header Authorization: Bearer <token>."
+NOT_BEARER = (
+    "The Authorization header must be Bearer <token>: the word Bearer, a space, then the token."
+)
+EMPTY_BEARER = "The Authorization header has no token after Bearer."
+FORBIDDEN = "The token does not grant access to this user's tasks."
+# Why a token was refused: they say the fix and reveal no key or secret. ASCII without
+# double quotes: each sentence is also the WWW-Authenticate error_description.
+TOKEN_TOO_LONG = "The token is too long."
+TOKEN_MALFORMED = "The token is malformed: a JWT is three base64url parts joined by dots."
+TOKEN_REPEATS_NAME = (
+    "The token repeats {name}; each claim and header parameter may appear once (RFC 8725)."
+)
+TOKEN_ALG_MISSING = "The token's algorithm (alg) is missing or not accepted."
+TOKEN_METHOD_NOT_CONFIGURED = "The token's algorithm is not accepted: no {method} is configured."
+TOKEN_EXPIRED = "The token has expired."
+TOKEN_NOT_YET_VALID = "The token is not valid yet (its nbf or iat is in the future): check clocks."
+TOKEN_MISSING_CLAIM = "The token has no {claim} claim, which is required."
+TOKEN_NOT_A_NUMBER = "The token's {claim} claim must be a number of seconds since 1970."
+TOKEN_WRONG_ISSUER = "The token's iss claim is not the issuer this service expects."
+TOKEN_WRONG_AUDIENCE = "The token's aud claim is not the audience this service expects."
+TOKEN_SUB_NOT_STRING = "The token's sub claim must be a string: the user id."
+TOKEN_BAD_SUB = "The token's sub claim must be a user id: 1-255 characters, no control characters."
+TOKEN_BAD_SIGNATURE = "The token's signature does not verify with this service's keys."
+TOKEN_UNKNOWN_KEY = "The token's key (kid) is not in the auth server's key set."
+TOKEN_ALG_NOT_FOR_KEY = "The token's algorithm (alg) is not accepted for its key."
+TOKEN_INVALID = "The token is invalid."
+
+# Resources (app/tasks/)
+TASK_NOT_FOUND = "Task not found."
+TASK_CHANGED = "The task has changed since the ETag in If-Match; fetch it again."
+KEY_REUSED = "This Idempotency-Key was used with another body; use a new key."
+KEY_RUNNING = "A request with this Idempotency-Key is still running; retry shortly."
+
+# Limits and the service's health
+TOO_MANY_REQUESTS = "Too many requests: the limit is {limit}; retry in {seconds} s."
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
+
+# A status's message when nothing more specific was said.
 DEFAULT_MESSAGES = {
     400: "The request could not be understood.",
     401: "A valid bearer token is required.",
@@ -27,11 +121,28 @@ DEFAULT_MESSAGES = {
     404: "The requested resource was not found.",
     405: "The method is not allowed for this resource.",
     413: "The request body is larger than 64 KiB.",
-    415: "The request body must be JSON (Content-Type: application/json).",
-    422: "Validation failed",
+    415: NOT_JSON,
+    422: VALIDATION_FAILED,
     429: "Too many requests; slow down.",
     500: "An internal error occurred.",
     503: "The service is temporarily unavailable; try again shortly.",
+}
+
+# What nginx answers itself (deploy/nginx.conf's error pages, tested against this table),
+# with the Retry-After it sends, if any.
+PROXY_ERRORS: dict[int, tuple[str, int | None]] = {
+    400: (DEFAULT_MESSAGES[400], None),
+    404: (DEFAULT_MESSAGES[404], None),
+    408: ("The request was not received in time.", None),
+    413: (DEFAULT_MESSAGES[413], None),
+    414: ("The request URL is too long.", None),
+    429: ("Too many requests at once from this address; retry in 1 s.", 1),
+    500: (DEFAULT_MESSAGES[500], None),
+    501: ("The request uses a transfer encoding the server does not support.", None),
+    502: ("The service is unreachable; try again shortly.", RETRY_AFTER_SECONDS),
+    503: (DEFAULT_MESSAGES[503], RETRY_AFTER_SECONDS),
+    504: ("The service did not answer in time; try again shortly.", RETRY_AFTER_SECONDS),
+    505: ("Only HTTP/1.0 and HTTP/1.1 are supported.", None),
 }
 
 
@@ -39,7 +150,11 @@ class ErrorSchema(ma.Schema):
     """Every error the service answers has this shape."""
 
     code = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
-    status = fields.String(required=True, metadata={"description": "The status's reason phrase."})
+    status = fields.String(
+        required=True,
+        metadata={"description": "The status's reason phrase, fixed whatever the server's "
+                  "Python version; read `code`."},
+    )  # fmt: skip
     message = fields.String(required=True, metadata={"description": "One human sentence."})
     errors = fields.Dict(
         metadata={
@@ -49,15 +164,15 @@ class ErrorSchema(ma.Schema):
     )
 
 
+def phrase(code: int) -> str:
+    return PHRASES.get(code, UNKNOWN_PHRASE)
+
+
 def error_payload(code: int, message: str | None = None, errors: Any = None) -> dict[str, Any]:
-    try:
-        phrase = http.HTTPStatus(code).phrase
-    except ValueError:
-        phrase = "Error"
     payload: dict[str, Any] = {
         "code": code,
-        "status": phrase,
-        "message": message or DEFAULT_MESSAGES.get(code) or phrase,
+        "status": phrase(code),
+        "message": message or DEFAULT_MESSAGES.get(code) or phrase(code),
     }
     if errors:
         payload["errors"] = errors
@@ -79,7 +194,7 @@ def _service_unavailable(exc: SQLAlchemyError) -> Response:
     orig = getattr(exc, "orig", None)
     log.error("database unavailable: %s", type(orig or exc).__name__)
     return json_response(
-        error_payload(503, "The database is unavailable; try again shortly."),
+        error_payload(503, DATABASE_UNAVAILABLE),
         503,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
@@ -118,29 +233,27 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(psycopg2.InterfaceError, _service_unavailable)
 
 
+# --------------------------------------------------------------------------- OpenAPI
+
 # Every error response the OpenAPI document describes: its component name, and an
 # example as the service sends it.
 ERROR_EXAMPLES: dict[int, tuple[str, str, Any]] = {
-    400: ("BadRequest", "The request body is not valid JSON.", {"json": ["Invalid JSON body."]}),
+    400: ("BadRequest", INVALID_JSON, {"json": ["Invalid JSON body."]}),
     401: ("Unauthorized", DEFAULT_MESSAGES[401], None),
-    403: ("Forbidden", "The token does not grant access to this user's tasks.", None),
-    404: ("NotFound", "Task not found.", None),
-    409: ("Conflict", "A request with this Idempotency-Key is still running; retry shortly.", None),
-    412: (
-        "PreconditionFailed",
-        "The task has changed since the ETag in If-Match; fetch it again.",
-        None,
-    ),
+    403: ("Forbidden", FORBIDDEN, None),
+    404: ("NotFound", TASK_NOT_FOUND, None),
+    409: ("Conflict", KEY_RUNNING, None),
+    412: ("PreconditionFailed", TASK_CHANGED, None),
     413: ("PayloadTooLarge", DEFAULT_MESSAGES[413], None),
-    415: ("UnsupportedMediaType", DEFAULT_MESSAGES[415], None),
-    422: ("ValidationFailed", "Validation failed", {"json": {"title": ["Must not be blank."]}}),
+    415: ("UnsupportedMediaType", NOT_JSON, None),
+    422: ("ValidationFailed", VALIDATION_FAILED, {"json": {"title": ["Must not be blank."]}}),
     429: (
         "TooManyRequests",
-        "Too many requests: the limit is 300 per 1 minute; retry in 12 s.",
+        TOO_MANY_REQUESTS.format(limit="300 per 1 minute", seconds=12),
         None,
     ),
     500: ("InternalError", DEFAULT_MESSAGES[500], None),
-    503: ("ServiceUnavailable", "The database is unavailable; try again shortly.", None),
+    503: ("ServiceUnavailable", DATABASE_UNAVAILABLE, None),
 }
 _RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 ERROR_HEADERS: dict[int, dict[str, Any]] = {
@@ -162,7 +275,7 @@ def error_response_components() -> dict[str, dict[str, Any]]:
     components = {}
     for code, (name, message, errors) in ERROR_EXAMPLES.items():
         component: dict[str, Any] = {
-            "description": http.HTTPStatus(code).phrase,
+            "description": phrase(code),
             "content": {
                 "application/json": {
                     "schema": ErrorSchema,
@@ -174,3 +287,8 @@ def error_response_components() -> dict[str, dict[str, Any]]:
             component["headers"] = ERROR_HEADERS[code]
         components[name] = component
     return components
+
+
+def error_ref(code: int) -> dict[str, str]:
+    """A reference to the response component of an error status."""
+    return {"$ref": f"#/components/responses/{ERROR_EXAMPLES[code][0]}"}

@@ -8,9 +8,9 @@ API's throughput (bench/README.md, "What we keep and why").
 
 - The per-address limit is checked in ``before_request``, so unauthenticated floods
   (token guessing) are limited too. Health, readiness and metrics are exempt.
-- The per-user limit is checked by ``auth_required`` right after the token is verified,
-  keyed by the token's subject (a path's user id could be spoofed to use up someone
-  else's budget).
+- The per-user limit is charged by each route (the ``per_user`` decorator, right under
+  ``auth_required``), keyed by the token's subject (a path's user id could be spoofed to
+  use up someone else's budget).
 
 If Redis goes away, the limits fall back to memory for a few seconds at a time (a
 warning is logged): requests keep being served, never a 500.
@@ -18,16 +18,20 @@ warning is logged): requests keep being served, never a 500.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import limits
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_smorest import abort
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
+
+from . import errors
 
 EXTENSION_KEY = "tasks_rate_limits"
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -91,7 +95,7 @@ class RateLimits:
         retry_after = max(1, int(reset - time.time()) + 1)
         abort(
             429,
-            message=f"Too many requests: the limit is {item}; retry in {retry_after} s.",
+            message=errors.TOO_MANY_REQUESTS.format(limit=item, seconds=retry_after),
             headers={
                 "Retry-After": str(retry_after),
                 "RateLimit-Limit": str(item.amount),
@@ -108,6 +112,18 @@ class RateLimits:
         """Count one request for ``user_id``; 429 in the contract's shape over the limit."""
         if self.enabled:
             self._check(self.per_user, "user", user_id)
+
+
+def per_user(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Charge the authenticated user's rate limit (``g.identity``, set by ``auth_required``,
+    which this decorator must follow); 429 over it."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        current_app.extensions[EXTENSION_KEY].check_user(g.identity.user_id)
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def init_limits(app: Flask) -> RateLimits:

@@ -30,7 +30,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 # Largest id the database can hold (BIGINT on PostgreSQL, INTEGER on SQLite are both 64-bit).
-MAX_TASK_ID = 2**63 - 1
+MAX_ID = 2**63 - 1
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
 USER_ID_MAX = 255

@@ -1,11 +1,10 @@
 """SQL for the tasks routes, with SQLAlchemy Core. Every statement is scoped to one owner.
 
-Each request uses one pooled connection in autocommit mode: a single statement
-(``UPDATE ... RETURNING``, ``DELETE``, ``INSERT ... RETURNING``) is atomic on its own, so
-two requests on one task never lose a change, and reads and single-statement writes
-spend no BEGIN/COMMIT round trips. Writes of more than one statement (a create also adds
-its owner's row; a change of tags rewrites the task's tag keys) run in a real
-transaction. Results are rows, not ORM objects: the routes only read their values.
+Each request uses one pooled connection in autocommit mode (app/database.py): a single
+statement (``UPDATE ... RETURNING``, ``DELETE``, ``INSERT ... RETURNING``) is atomic on its
+own, so two requests on one task never lose a change. Writes of more than one statement (a
+create also adds its owner's row; a change of tags rewrites the task's tag keys) run in a
+real transaction. Results are rows, not ORM objects: the routes only read their values.
 
 Conditional writes (``If-Match``) put the expected versions in the write's own WHERE
 clause: the check and the write are one atomic step.
@@ -21,8 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +47,9 @@ from sqlalchemy import (
 )
 
 from ..auth import Identity
-from ..models import IdempotencyKey, Task, TaskTag, User, db, utcnow
+from ..database import connection, transaction
+from ..etags import ANY_VERSION
+from ..models import IdempotencyKey, Task, TaskTag, User, utcnow
 from .schemas import tag_key, task_columns
 
 tasks = Task.__table__
@@ -61,7 +61,6 @@ TASK_COLUMNS = (*task_columns(tasks), tasks.c.version)
 
 # OFFSET is a signed 64-bit integer in SQL; pages beyond it are empty without asking.
 MAX_OFFSET = 2**62
-TRANSACTION_LEVELS = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
 SORT_COLUMNS = {
     "created": tasks.c.created_at,
     "updated": tasks.c.updated_at,
@@ -85,22 +84,6 @@ OWNER = bindparam("owner", type_=tasks.c.user_id.type)
 TASK_ID = bindparam("task_id", type_=tasks.c.id.type)
 NOW = bindparam("now", type_=tasks.c.updated_at.type)
 VERSIONS = bindparam("versions", expanding=True)
-
-
-@contextmanager
-def connection() -> Iterator[Connection]:
-    """One pooled connection for the request (the engine is in autocommit mode)."""
-    with db.engine.connect() as conn:
-        yield conn
-
-
-@contextmanager
-def transaction() -> Iterator[Connection]:
-    """A real transaction: on an autocommit connection, begin() alone would not be one."""
-    with db.engine.connect() as conn:
-        conn.execution_options(isolation_level=TRANSACTION_LEVELS[conn.dialect.name])
-        with conn.begin():
-            yield conn
 
 
 # --------------------------------------------------------------------------- the list
@@ -281,7 +264,6 @@ def clear_completed(conn: Connection, user_id: str) -> int:
 OWNED = (tasks.c.user_id == OWNER, tasks.c.id == TASK_ID)
 GET_TASK = select(*TASK_COLUMNS).where(*OWNED)
 EXISTS = select(tasks.c.id).where(*OWNED)
-ANY_VERSION = None  # If-Match: * (or no If-Match at all): any existing version
 
 
 class PreconditionFailed(Exception):

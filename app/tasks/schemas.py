@@ -411,49 +411,47 @@ class TaskQueryArgsSchema(SingleValuedQuery):
         validate=[validate.Length(min=1, max=200), storable_text],
         metadata={
             "description": "Tasks whose title or description contains this text, ignoring "
-            "case; `%`, `_` and `\\` are plain characters.",
-            "example": "milk",
+            "case; `%`, `_` and `\\` are plain characters. Example: `milk`.",
         },
     )
     priority = fields.List(
         Priority(),
         metadata={
-            "description": "Repeatable: tasks with any of these priorities.",
-            "example": ["high", "medium"],
+            "description": "Repeatable: tasks with any of these priorities. Example: "
+            "`priority=high&priority=medium`.",
         },
     )
     tag = fields.List(
         TrimmedString(TAG_MAX),
         metadata={
-            "description": "Repeatable: tasks having every one of these tags, ignoring case.",
-            "example": ["errands"],
+            "description": "Repeatable: tasks having every one of these tags, ignoring case. "
+            "Example: `tag=errands`.",
         },
     )
     due_before = UTCTimestamp(
         metadata={
-            "description": "Tasks due strictly before this moment (ISO 8601 with an offset).",
-            "example": "2026-12-31T00:00:00Z",
+            "description": "Tasks due strictly before this moment (ISO 8601 with an offset). "
+            "Example: `2026-12-31T00:00:00Z`.",
         }
     )
     due_after = UTCTimestamp(
         metadata={
-            "description": "Tasks due at or after this moment (ISO 8601 with an offset).",
-            "example": "2026-12-01T00:00:00+01:00",
+            "description": "Tasks due at or after this moment (ISO 8601 with an offset). "
+            "Example: `2026-12-01T00:00:00+01:00`.",
         }
     )
     overdue = fields.Boolean(
         truthy={"true"},
         falsy={"false"},
         metadata={
-            "description": "`true`: not completed and due before now; `false`: all the others.",
-            "example": True,
+            "description": "`true`: not completed and due before now; `false`: all the others. "
+            "Example: `true`.",
         },
     )
     updated_since = UTCTimestamp(
         metadata={
             "description": "Tasks updated at or after this moment (ISO 8601 with an offset), "
-            "for a frontend that polls for changes.",
-            "example": "2026-11-30T09:00:00Z",
+            "for a frontend that polls for changes. Example: `2026-11-30T09:00:00Z`.",
         }
     )
 
@@ -480,33 +478,7 @@ class IdempotencyKeySchema(ma.Schema):
         metadata={
             "description": "1-255 printable ASCII characters chosen by the client, e.g. a "
             "UUID: the same key with the same body within 24 hours answers the first "
-            "response again instead of creating another task.",
-            "example": "5f0c6a4e-1d2b-4c8e-9f3a-7b6d5e4c3b2a",
-        },
-    )
-
-
-class IfNoneMatchSchema(ma.Schema):
-    """A read's optional ``If-None-Match`` header."""
-
-    if_none_match = fields.String(
-        data_key="If-None-Match",
-        metadata={
-            "description": "ETags the client holds (comma-separated, or `*`): if the current "
-            "one is among them the answer is 304 with no body.",
-            "example": '"3.6c1b2f0e"',
-        },
-    )
-
-
-class IfMatchSchema(ma.Schema):
-    """A write's optional ``If-Match`` header."""
-
-    if_match = fields.String(
-        data_key="If-Match",
-        metadata={
-            "description": "Change the task only if its current ETag is one of these "
-            "(comma-separated, or `*` for any): otherwise 412 and nothing changes.",
-            "example": '"3.6c1b2f0e"',
+            "response again instead of creating another task. "
+            "Example: `5f0c6a4e-1d2b-4c8e-9f3a-7b6d5e4c3b2a`.",
         },
     )
