@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,40 +24,25 @@ from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from support import GUNICORN_NAMES, TEST_SECRET, config_names
 from werkzeug.serving import make_server
 
 # Tests configure the app explicitly; the developer's shell must not change what they see.
-for _name in (
-    "DATABASE_URL",
-    "BETTER_AUTH_SECRET",
-    "BETTER_AUTH_URL",
-    "BETTER_AUTH_JWKS_URL",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "JWT_SECRET_ALGORITHMS",
-    "JWT_JWKS_ALGORITHMS",
-    "JWT_LEEWAY",
-    "CORS_ORIGINS",
-    "REDIS_URL",
-    "RATELIMIT_ENABLED",
-    "RATE_LIMIT_PER_USER",
-    "RATE_LIMIT_PER_ADDRESS",
-    "METRICS_ENABLED",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "TRUSTED_PROXY_COUNT",
-    "PROMETHEUS_MULTIPROC_DIR",
-):
+# gunicorn.conf.py's names go first: PROMETHEUS_MULTIPROC_DIR must be gone before the app's
+# import below imports prometheus_client, which reads it then. Then every name
+# app.config.from_env reads (config_names() imports the app to record them).
+for _name in GUNICORN_NAMES:
+    os.environ.pop(_name, None)
+for _name in config_names():
     os.environ.pop(_name, None)
 
 from app import create_app  # noqa: E402
 from app.auth import Identity, create_token  # noqa: E402
 from app.config import normalize_database_url  # noqa: E402
-from app.models import db  # noqa: E402
+from app.models import User, db  # noqa: E402
 from app.tasks import queries  # noqa: E402
 from app.tasks.schemas import task_json  # noqa: E402
 
-TEST_SECRET = "test-secret-0123456789-abcdefghijklmnop"
 ALICE = "alice-3J9xQ2mN8pL4vR7sT1wY6zA0bC5d"
 BOB = "bob-Q2mN8pL4vR7sT1wY6zA0bC5dE2fk3J9"
 
@@ -172,6 +151,24 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def extra_app(app: Flask, database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Build more apps: ``make_app`` with overrides, on the session's migrated database
+    unless ``url`` names another; their engines are disposed of afterwards."""
+    built: list[Flask] = []
+
+    def build(url: str | None = None, **overrides: Any) -> Flask:
+        new = make_app(url or database_url, **overrides)
+        built.append(new)
+        return new
+
+    yield build
+    for other in built:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_client()
 
@@ -219,6 +216,16 @@ def make_task(app: Flask) -> Callable[..., dict[str, Any]]:
     return make
 
 
+def stored_user(app: Flask, user_id: str) -> dict[str, Any] | None:
+    """The ``users`` row of ``user_id`` (id, email, name), straight from the database; None
+    when there is none."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        row = None if user is None else {"id": user.id, "email": user.email, "name": user.name}
+        db.session.remove()
+    return row
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app behind a real threaded HTTP server on a free loopback port."""
@@ -243,10 +250,7 @@ def serving(app: Flask) -> Iterator[str]:
         app.config["PROPAGATE_EXCEPTIONS"] = None
 
 
-# --------------------------------------------------------------------------- real gunicorn
-
-REPO = Path(__file__).resolve().parent.parent
-
+# --------------------------------------------------------------------------- concurrent requests
 
 # Seconds per request in the concurrency tests: far above SQLite's 10 s busy timeout.
 CONCURRENT_TIMEOUT = 30
@@ -270,110 +274,25 @@ def describe(responses: list[requests.Response]) -> str:
     return "; ".join(f"{r.status_code} {r.text[:200]!r}" for r in responses)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# --------------------------------------------------------------------------- real gunicorn
 
 
-@dataclass
-class Gunicorn:
-    """A gunicorn master started by :func:`gunicorn_server`."""
-
-    port: int
-    log: Path
-    metrics_dir: Path
-    process: subprocess.Popen[bytes]
-    host: str = "127.0.0.1"
-
-    @property
-    def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
-def migrated_database(request: pytest.FixtureRequest, database_url: str, folder: Path) -> str:
-    """A migrated database for a gunicorn of a test's own: a new SQLite file in ``folder``,
-    or the session's PostgreSQL database (migrated by the ``app`` fixture)."""
-    if not database_url.startswith("sqlite"):
-        request.getfixturevalue("app")
-        return database_url
-    url = "sqlite:///" + str(folder / "gunicorn.db")
+def migrate(url: str) -> None:
+    """Bring the database at ``url`` to the migrations' head, as ``flask db upgrade`` does."""
     migrator = make_app(url)
     with migrator.app_context():
         upgrade()
         db.session.remove()
         db.engine.dispose()
+
+
+def migrated_database(request: pytest.FixtureRequest, database_url: str, folder: Path) -> str:
+    """A migrated database for a gunicorn of a test's own (support.Gunicorn): a new SQLite
+    file in ``folder``, or the session's PostgreSQL database (migrated by the ``app``
+    fixture)."""
+    if not database_url.startswith("sqlite"):
+        request.getfixturevalue("app")
+        return database_url
+    url = "sqlite:///" + str(folder / "gunicorn.db")
+    migrate(url)
     return url
-
-
-@contextmanager
-def gunicorn_server(
-    database_url: str, folder: Path, workers: int = 2, **settings: str
-) -> Iterator[Gunicorn]:
-    """The repository's gunicorn.conf.py and wsgi:app on a free loopback port, ``workers``
-    workers all forked and answering /healthz; SIGTERM at the end. ``settings`` are
-    environment variables for the service (BETTER_AUTH_SECRET is the suite's unless given)."""
-    ignored = ("TEST_DATABASE_URL", "GUNICORN_CMD_ARGS")
-    env = {k: v for k, v in os.environ.items() if k not in ignored}
-    port = free_port()
-    env.update(
-        DATABASE_URL=database_url,
-        BETTER_AUTH_SECRET=TEST_SECRET,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        WEB_CONCURRENCY=str(workers),
-        PROMETHEUS_MULTIPROC_DIR=str(folder / "prometheus"),
-        RATELIMIT_ENABLED="false",
-        LOG_LEVEL="WARNING",
-    )
-    env.update(settings)
-    log_path = folder / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Gunicorn(port, log_path, folder / "prometheus", process)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{server.log_tail()}")
-            try:
-                up = requests.get(f"{server.base}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                up = False
-            forked = not Path("/proc").is_dir() or len(child_pids(process.pid)) >= workers
-            if up and forked:  # every worker there, so that none misses the start of the traffic
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer /healthz:\n{server.log_tail()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def child_pids(pid: int) -> set[int]:
-    """The processes whose parent is ``pid`` (Linux /proc)."""
-    children = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            after_name = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, ...
-        except (OSError, IndexError):
-            continue
-        if int(after_name[1]) == pid:
-            children.add(int(stat.parent.name))
-    return children

@@ -1,6 +1,6 @@
 """Authentication and authorisation: the shared-secret (HS256) bearer token.
 
-Contract: /work/shared/spec/api.md, "Authentication: Better Auth tokens" and "Errors".
+Contract: docs/api.md, "Authentication" and "Errors".
 Tokens are built by hand here (not with the app's own helper) so that every
 malformed, mis-signed or mis-claimed variant can be produced exactly.
 """
@@ -12,20 +12,18 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import ALICE, BOB, TEST_SECRET, make_app
+from conftest import ALICE, BOB, TEST_SECRET, stored_user
 from flask import Flask
-
-from app.models import User, db
+from support import DROP, assert_401, assert_error, b64url, bearer, with_claims
 
 OTHER_SECRET = "another-secret-0123456789-abcdefghijklmn"  # 40 characters, not TEST_SECRET
 assert len(OTHER_SECRET) == 40
 LEEWAY = 30  # the documented default
-DROP = object()  # marker: leave this claim out
 
 HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
@@ -33,21 +31,9 @@ HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha
 # --------------------------------------------------------------------------- helpers
 
 
-def b64url(data: bytes | str) -> str:
-    if isinstance(data, str):
-        data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def claims(user_id: str = ALICE, **overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    payload: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + 3600}
-    for name, value in overrides.items():
-        if value is DROP:
-            payload.pop(name, None)
-        else:
-            payload[name] = value
-    return payload
+    return with_claims({"sub": user_id, "iat": now, "exp": now + 3600}, overrides)
 
 
 def jws(
@@ -75,41 +61,8 @@ def unsigned(payload: dict[str, Any], alg: str = "none") -> str:
     return b64url(json.dumps({"alg": alg})) + "." + b64url(json.dumps(payload)) + "."
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(resp: Any, code: int, status: str) -> dict[str, Any]:
-    assert resp.status_code == code, resp.get_data(as_text=True)
-    assert resp.mimetype == "application/json"
-    body = resp.get_json()
-    assert isinstance(body, dict)
-    assert body["code"] == code
-    assert body["status"] == status
-    assert isinstance(body["message"], str) and body["message"]
-    assert set(body) <= {"code", "status", "message", "errors"}
-    text = resp.get_data(as_text=True)
-    assert "Traceback" not in text and "<html" not in text.lower()
-    return body
-
-
-def assert_401(resp: Any, *, invalid: bool | None) -> None:
-    """401 + RFC 6750 challenge. ``invalid``: True -> error="invalid_token" required,
-    False -> no error code (no credentials were offered), None -> not checked."""
-    body = assert_error(resp, 401, "Unauthorized")
-    assert set(body) == {"code", "status", "message"}
-    challenge = resp.headers.get("WWW-Authenticate", "")
-    assert challenge.startswith("Bearer"), challenge
-    assert "\n" not in challenge and "\r" not in challenge
-    if invalid is True:
-        assert 'error="invalid_token"' in challenge, challenge
-    elif invalid is False:
-        assert "error=" not in challenge, challenge
-
-
 def assert_403(resp: Any) -> None:
-    body = assert_error(resp, 403, "Forbidden")
-    assert set(body) == {"code", "status", "message"}
+    assert_error(resp, 403, "Forbidden", errors=False)
 
 
 # --------------------------------------------------------------------------- the six routes
@@ -454,23 +407,6 @@ def test_403_is_not_a_401_challenge(
 # --------------------------------------------------------------------------- configuration
 
 
-@pytest.fixture
-def extra_app(app: Flask, database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Build apps with config overrides on the migrated test database; dispose them after."""
-    built: list[Flask] = []
-
-    def build(**overrides: Any) -> Flask:
-        new = make_app(database_url, **overrides)
-        built.append(new)
-        return new
-
-    yield build
-    for other in built:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
-
-
 ISSUER = "https://auth.example.com"
 AUDIENCE = "https://app.example.com"
 
@@ -572,26 +508,19 @@ def test_email_and_name_claims_are_stored_on_first_task(app: Flask, client: Any)
     token = jws(claims(email="alice@example.com", name="Alice Liddell"))
     resp = client.post(f"/api/{ALICE}/tasks", json={"title": "First"}, headers=bearer(token))
     assert resp.status_code == 201, resp.get_data(as_text=True)
-    with app.app_context():
-        user = db.session.get(User, ALICE)
-        assert user is not None
-        assert (user.id, user.email, user.name) == (ALICE, "alice@example.com", "Alice Liddell")
-        db.session.remove()
+    user = stored_user(app, ALICE)
+    assert user == {"id": ALICE, "email": "alice@example.com", "name": "Alice Liddell"}
 
 
 def test_users_row_without_claims(app: Flask, client: Any) -> None:
-    with app.app_context():
-        assert db.session.get(User, BOB) is None
-        db.session.remove()
+    assert stored_user(app, BOB) is None
     resp = client.post(
         f"/api/{BOB}/tasks", json={"title": "First"}, headers=bearer(jws(claims(BOB)))
     )
     assert resp.status_code == 201
-    with app.app_context():
-        user = db.session.get(User, BOB)
-        assert user is not None
-        assert (user.email, user.name) == (None, None)
-        db.session.remove()
+    user = stored_user(app, BOB)
+    assert user is not None
+    assert (user["email"], user["name"]) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -606,30 +535,26 @@ def test_unstorable_claims_never_cause_a_500(
     resp = client.post(f"/api/{ALICE}/tasks", json={"title": "First"}, headers=bearer(token))
     assert resp.status_code == 201, resp.get_data(as_text=True)
     assert resp.get_json()["user_id"] == ALICE
-    with app.app_context():
-        user = db.session.get(User, ALICE)
-        assert user is not None
-        assert user.email in (None, email) and "\x00" not in (user.email or "")
-        assert user.name in (None, name) and "\ud800" not in (user.name or "")
-        assert len(user.email or "") <= 320 and len(user.name or "") <= 255
-        db.session.remove()
+    user = stored_user(app, ALICE)
+    assert user is not None
+    assert user["email"] in (None, email) and "\x00" not in (user["email"] or "")
+    assert user["name"] in (None, name) and "\ud800" not in (user["name"] or "")
+    assert len(user["email"] or "") <= 320 and len(user["name"] or "") <= 255
 
 
 def test_reading_does_not_create_a_user(app: Flask, client: Any) -> None:
     token = jws(claims(email="alice@example.com"))
     assert client.get(f"/api/{ALICE}/tasks", headers=bearer(token)).status_code == 200
-    with app.app_context():
-        assert db.session.get(User, ALICE) is None
-        db.session.remove()
+    assert stored_user(app, ALICE) is None
 
 
-def test_a_verified_token_is_not_trusted_past_its_exp(app, database_url) -> None:
+def test_a_verified_token_is_not_trusted_past_its_exp(extra_app: Callable[..., Flask]) -> None:
     """Verified tokens are cached for speed, but never beyond exp (+ leeway)."""
     import time as _time
 
     import jwt as _jwt
 
-    client = make_app(database_url, JWT_LEEWAY=0).test_client()
+    client = extra_app(JWT_LEEWAY=0).test_client()
     token = _jwt.encode({"sub": ALICE, "exp": int(_time.time()) + 2}, TEST_SECRET, "HS256")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get(f"/api/{ALICE}/tasks", headers=headers).status_code == 200

@@ -1,6 +1,6 @@
 """End to end with a real Better Auth server: its JWTs, verified through its JWKS.
 
-Contract: /work/shared/spec/api.md, "Authentication: Better Auth tokens" and "Routes".
+Contract: docs/api.md, "Authentication" and "Routes".
 
 Two separate Better Auth processes (tests/better_auth/server.mjs: the npm package
 ``better-auth`` with its ``jwt()`` plugin, EdDSA/Ed25519 keys, in-memory storage) run
@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import secrets
 import shutil
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -39,6 +36,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from nodejs import node_env, npm_ci, require_node
 from sqlalchemy import select
+from support import ProcessOutput
 
 from app.models import User, db
 
@@ -50,7 +48,8 @@ READY_TIMEOUT = 20  # seconds for a server to print its "ready" line
 STOP_TIMEOUT = 5
 HTTP_TIMEOUT = 10
 PASSWORD = "correct-horse-battery-staple-42"
-# The claims the service relies on, as the spec describes Better Auth's tokens.
+# The claims the service relies on in Better Auth's tokens (README.md, "Connecting a Better
+# Auth frontend").
 EXPECTED_CLAIMS = {"sub", "iss", "aud", "iat", "exp", "email", "name"}
 
 
@@ -63,13 +62,12 @@ class AuthServer:
 
     name: str
     process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)  # everything it printed so far
+    output: ProcessOutput  # everything it printed so far
     url: str = ""
-    reader: threading.Thread | None = None  # copies its output into ``output``
 
     def describe(self) -> str:
-        return f"Better Auth server {self.name} ({self.url or 'not ready'}) output:\n" + "".join(
-            self.output[-40:]
+        return f"Better Auth server {self.name} ({self.url or 'not ready'}) output:\n" + (
+            self.output.tail(40)
         )
 
 
@@ -123,33 +121,16 @@ def _start_server(name: str, **env: str) -> AuthServer:
         text=True,
         start_new_session=True,  # its own process group, killed as a whole at teardown
     )
-    server = AuthServer(name, process)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            server.output.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    server.reader = threading.Thread(target=pump, name=f"better-auth-{name}-output", daemon=True)
-    server.reader.start()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while not server.url:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            _stop_server(server)
-            pytest.fail(f"not ready within {READY_TIMEOUT} s\n{server.describe()}")
-        try:
-            line = lines.get(timeout=remaining)
-        except queue.Empty:
-            continue
-        if line is None:
-            _stop_server(server)
-            pytest.fail(f"exited with {process.returncode} before ready\n{server.describe()}")
-        if line.startswith("ready "):
-            server.url = line.split()[1]
+    server = AuthServer(name, process, ProcessOutput(process, f"better-auth-{name}-output"))
+    try:
+        line = server.output.wait_for(lambda line: line.startswith("ready "), READY_TIMEOUT)
+    except TimeoutError:
+        _stop_server(server)
+        pytest.fail(f"not ready within {READY_TIMEOUT} s\n{server.describe()}")
+    except EOFError:
+        _stop_server(server)
+        pytest.fail(f"exited with {process.returncode} before ready\n{server.describe()}")
+    server.url = line.split()[1]
     return server
 
 
@@ -166,8 +147,7 @@ def _stop_server(server: AuthServer) -> None:
         except subprocess.TimeoutExpired:
             continue
     process.wait(timeout=STOP_TIMEOUT)
-    if server.reader is not None:
-        server.reader.join(timeout=STOP_TIMEOUT)  # it ends at EOF, now that the process is gone
+    server.output.thread.join(timeout=STOP_TIMEOUT)  # it ends at EOF, now the process is gone
     for stream in (process.stdin, process.stdout):
         if stream is not None:
             stream.close()

@@ -1,6 +1,6 @@
 """Clear completed: ``DELETE /api/{user_id}/tasks?status=completed``.
 
-Contract: /work/shared/spec/api.md, "Beyond the seed", "Clear completed". It removes
+Contract: docs/api.md, "A task", "Clear completed". It removes
 exactly the user's completed tasks, answers ``{"deleted": N}``, and anything but that
 exact filter is a 422 that deletes nothing.
 """
@@ -11,12 +11,8 @@ import json
 
 import pytest
 from conftest import ALICE, BOB
-from test_beyond_support import (
-    assert_error,
-    create,
-    list_ids,
-    tasks_url,
-)
+from support import assert_error
+from test_beyond_support import create, list_ids, tasks_url
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Conditional requests: strong ETags, If-None-Match (304), If-Match (412), atomically.
 
-Contract: /work/shared/spec/api.md, "Beyond the seed", "Conditional requests", and the
-412 line under "Errors". The concurrent tests go through ``live_server`` with
-``requests``, released together by a barrier, so the database has to decide.
+Contract: docs/api.md, "Conditional requests (ETags)", and the 412 line under "Errors".
+The concurrent tests go through ``live_server`` with ``requests``, released together by a
+barrier, so the database has to decide.
 """
 
 from __future__ import annotations
@@ -12,12 +12,8 @@ from collections.abc import Callable
 import pytest
 import requests
 from conftest import ALICE, BOB, CONCURRENT_TIMEOUT, all_at_once, describe
-from test_beyond_support import (
-    STRONG_ETAG_RE,
-    assert_error,
-    create,
-    tasks_url,
-)
+from support import assert_error
+from test_beyond_support import STRONG_ETAG_RE, create, tasks_url
 
 TIMEOUT = CONCURRENT_TIMEOUT
 
@@ -340,12 +336,6 @@ def test_if_match_chain_of_writes_each_with_the_previous_etag(client, alice):
 N = 8
 
 
-def _assert_412_shape(resp: requests.Response) -> None:
-    body = resp.json()
-    assert (body["code"], body["status"]) == (412, "Precondition Failed"), body
-    assert isinstance(body["message"], str) and body["message"]
-
-
 def test_concurrent_puts_with_same_if_match_exactly_one_wins(client, alice, live_server):
     task = create(client, alice, title="start")
     url = f"{live_server}{tasks_url(task_id=task['id'])}"
@@ -360,7 +350,7 @@ def test_concurrent_puts_with_same_if_match_exactly_one_wins(client, alice, live
     assert statuses == [200] + [412] * (N - 1), describe(responses)
     [winner] = [r for r in responses if r.status_code == 200]
     for loser in (r for r in responses if r.status_code == 412):
-        _assert_412_shape(loser)
+        assert_error(loser, 412, "Precondition Failed")
     final = requests.get(url, headers=alice, timeout=TIMEOUT)
     assert final.json()["title"] == winner.json()["title"]
     assert final.headers["ETag"] == winner.headers["ETag"] != etag
@@ -376,7 +366,7 @@ def test_concurrent_toggles_with_same_if_match_exactly_one_wins(client, alice, l
     )
     assert sorted(r.status_code for r in responses) == [200] + [412] * (N - 1), describe(responses)
     for loser in (r for r in responses if r.status_code == 412):
-        _assert_412_shape(loser)
+        assert_error(loser, 412, "Precondition Failed")
     assert requests.get(url, headers=alice, timeout=TIMEOUT).json()["completed"] is True
 
 
@@ -391,7 +381,7 @@ def test_concurrent_deletes_with_same_if_match_exactly_one_wins(client, alice, l
     assert set(statuses) <= {204, 404, 412}, describe(responses)
     for resp in responses:
         if resp.status_code == 412:
-            _assert_412_shape(resp)
+            assert_error(resp, 412, "Precondition Failed")
         elif resp.status_code == 404:
             assert resp.json()["code"] == 404
     assert requests.get(url, headers=alice, timeout=TIMEOUT).status_code == 404

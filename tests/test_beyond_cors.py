@@ -1,4 +1,4 @@
-"""Browser access to the new headers (contract, "Browser access": preflight allows
+"""Browser access to the new headers (docs/api.md, "From a browser (CORS)": preflight allows
 ``If-Match``, ``If-None-Match`` and ``Idempotency-Key``; responses expose ``ETag``; the
 issue adds ``Idempotent-Replayed``), without a browser: the headers a browser checks.
 The headless-Chromium run is tests/test_browser.py's.
@@ -6,26 +6,20 @@ The headless-Chromium run is tests/test_browser.py's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
-from conftest import make_app
 from flask import Flask
+from flask.testing import FlaskClient
 from test_beyond_support import create, tasks_url
-
-from app.models import db
 
 ORIGIN = "https://app.example.com"
 
 
 @pytest.fixture
-def cors_client(app: Flask, database_url: str) -> Iterator:
+def cors_client(extra_app: Callable[..., Flask]) -> FlaskClient:
     """A second app on the same (already migrated) database, with CORS for ORIGIN."""
-    cors_app = make_app(database_url, CORS_ORIGINS=[ORIGIN])
-    yield cors_app.test_client()
-    with cors_app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return extra_app(CORS_ORIGINS=[ORIGIN]).test_client()
 
 
 def _listed(value: str | None) -> set[str]:

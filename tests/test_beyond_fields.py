@@ -1,6 +1,6 @@
 """The new task fields: priority, due_date, tags, completed_at.
 
-Contract: /work/shared/spec/api.md, "Beyond the seed", "More on a task" (and the
+Contract: docs/api.md, "A task" and its "Create", "Update" and "Toggle" (and the
 README's decisions where it is silent). Black box: every task is made and read
 through the API.
 """
@@ -12,15 +12,8 @@ from typing import Any
 
 import pytest
 from conftest import ALICE, BOB
-from test_beyond_support import (
-    TASK_FIELDS,
-    assert_422,
-    assert_task,
-    create,
-    list_ids,
-    parse_utc,
-    tasks_url,
-)
+from support import TASK_FIELDS, assert_task
+from test_beyond_support import assert_422, create, list_ids, parse_utc, tasks_url
 
 EMOJI = "\U0001f600"
 DUE = "2026-12-01T10:00:00+02:00"

@@ -1,6 +1,6 @@
 """Safe retries: ``Idempotency-Key`` on create.
 
-Contract: /work/shared/spec/api.md, "Beyond the seed", "Safe retries", and the 409
+Contract: docs/api.md, "A task", "Create" ("Safe retries"), and the 409
 line under "Errors". The concurrent test goes through ``live_server`` with
 ``requests``; the expiry test ages a key straight in the database rather than waiting.
 """
@@ -14,13 +14,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 from conftest import ALICE, BOB, CONCURRENT_TIMEOUT, all_at_once, describe
-from test_beyond_support import (
-    assert_422,
-    assert_error,
-    db_scalar,
-    list_ids,
-    tasks_url,
-)
+from support import assert_error
+from test_beyond_support import assert_422, db_scalar, list_ids, tasks_url
 
 from app.models import db
 

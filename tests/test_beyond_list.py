@@ -1,7 +1,7 @@
 """The list's new filters and sorts: q, priority, tag, due_before, due_after, overdue,
 updated_since; sort=due_date|priority.
 
-Contract: /work/shared/spec/api.md, "Beyond the seed", "More on the list". Every
+Contract: docs/api.md, "The list". Every
 filter is checked at its boundary, with X-Pagination's total, combined with the others
 and with paging, and never showing another user's tasks.
 """
@@ -14,13 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import ALICE, BOB
-from test_beyond_support import (
-    assert_422,
-    create,
-    list_ids,
-    tasks_url,
-    utc_text,
-)
+from test_beyond_support import assert_422, create, list_ids, tasks_url, utc_text
 
 
 def ids_of(*tasks) -> list[int]:

@@ -1,10 +1,10 @@
 """The issue-14 migration: a database of revision 0002 holding tasks goes to head with its
 data intact, comes back to 0002 intact, and goes to head again; and at head every key of
-a user's data includes ``user_id`` ("Ready to shard").
+a user's data includes ``user_id`` (ready to shard by it, as docs/deploy.md plans).
 
-Contract: /work/shared/spec/api.md, "Beyond the seed" ("More on a task": defaults;
-"Ready to shard"). Never the session ``app`` fixture's database for the migration: a
-SQLite file of the test's own, or a fresh PostgreSQL database created and dropped here.
+Contract: docs/api.md, "A task" (the defaults; every task has its ``user_id``). Never the
+session ``app`` fixture's database for the migration: a SQLite file of the test's own, or
+a fresh PostgreSQL database created and dropped here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import flask_migrate
 import sqlalchemy as sa
 from conftest import TEST_SECRET
 from flask import Flask
-from test_beyond_support import assert_task, tasks_url
+from support import assert_task
+from test_beyond_support import tasks_url
 
 from app.auth import create_token
 from app.models import db

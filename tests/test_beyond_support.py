@@ -1,4 +1,5 @@
-"""Helpers shared by the ``test_beyond_*`` files (contract: "Beyond the seed").
+"""Helpers shared by the ``test_beyond_*`` files (contract: docs/api.md, "A task", "The list",
+"Conditional requests (ETags)").
 
 No tests here. Everything goes through the HTTP API (black box) except where a test
 has to put the clock somewhere else (an aged ``Idempotency-Key``, an old ``updated_at``).
@@ -6,7 +7,6 @@ has to put the clock somewhere else (an aged ``Idempotency-Key``, an old ``updat
 
 from __future__ import annotations
 
-import http
 import json
 import re
 from datetime import UTC, datetime
@@ -15,28 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from conftest import ALICE, tasks_url  # noqa: F401 - re-exported for the beyond tests
 from flask import Flask
+from support import TIMESTAMP_RE, assert_error
 
 from app.models import db
 
-# The order every task is written in (README decision for issue 14).
-TASK_FIELDS = [
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "completed",
-    "priority",
-    "due_date",
-    "tags",
-    "completed_at",
-    "created_at",
-    "updated_at",
-]
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 # A strong entity tag: a quoted string of etagc characters, no W/ prefix (RFC 9110 8.8.3).
 STRONG_ETAG_RE = re.compile(r'^"[\x21\x23-\x7e\x80-\xff]*"$')
-ERROR_KEYS = {"code", "status", "message", "errors"}
-# Tables of the feature that the seed's cleanup (conftest) does not empty itself.
 
 
 def utc_text(moment: datetime) -> str:
@@ -49,20 +33,6 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def assert_error(resp: Any, code: int) -> dict[str, Any]:
-    """The contract's error shape: {code, status, message[, errors]}, JSON."""
-    text = resp.get_data(as_text=True)
-    assert resp.status_code == code, text
-    assert resp.mimetype == "application/json", resp.content_type
-    body = json.loads(text)
-    assert isinstance(body, dict), body
-    assert set(body) <= ERROR_KEYS, body
-    assert body["code"] == code, body
-    assert body["status"] == http.HTTPStatus(code).phrase, body
-    assert isinstance(body["message"], str) and body["message"].strip(), body
-    return body
-
-
 def assert_422(resp: Any, location: str, field: str) -> dict[str, Any]:
     """A 422 whose errors are keyed under ``location`` only, with ``field`` among them."""
     body = assert_error(resp, 422)
@@ -70,21 +40,6 @@ def assert_422(resp: Any, location: str, field: str) -> dict[str, Any]:
     assert isinstance(errors, dict) and list(errors) == [location], body
     assert isinstance(errors[location], dict), body
     assert errors[location].get(field), body  # a non-empty list (or dict of item errors)
-    return body
-
-
-def assert_task(body: Any) -> dict[str, Any]:
-    """A task as the API writes it: every field, in order, with the new fields well formed."""
-    assert isinstance(body, dict), body
-    assert list(body) == TASK_FIELDS, list(body)
-    assert type(body["id"]) is int
-    assert body["priority"] in ("low", "medium", "high"), body
-    assert isinstance(body["tags"], list) and all(isinstance(t, str) for t in body["tags"]), body
-    for key in ("due_date", "completed_at"):
-        assert body[key] is None or TIMESTAMP_RE.match(body[key]), (key, body)
-    for key in ("created_at", "updated_at"):
-        assert TIMESTAMP_RE.match(body[key]), (key, body)
-    assert (body["completed_at"] is not None) is body["completed"], body
     return body
 
 

@@ -150,7 +150,7 @@ async function allowedScenario() {
   await call("badToken", "GET", base, {token: "not-a-jwt"});
   await call("noToken", "GET", base, {token: null});
 
-  // Beyond the seed: headers a browser must preflight, and response headers JS reads.
+  // docs/api.md, "From a browser (CORS)": headers to preflight, response headers JS reads.
   const key = {"Idempotency-Key": CONFIG.idempotencyKey};
   const first = await call("idemFirst", "POST", base,
                            {body: {title: CONFIG.title + " once"}, extra: key});

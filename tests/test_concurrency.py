@@ -1,4 +1,6 @@
-"""Concurrency: simultaneous requests on one task lose nothing (contract, "Concurrency").
+"""Concurrency: simultaneous requests on one task lose nothing (docs/api.md has no section of
+its own for it; nearest: "Conditional requests (ETags)", where the check and the write are
+one step).
 
 Every test sends its requests through ``requests`` to the real threaded server
 (``live_server``), all released at the same moment by a ``threading.Barrier``, so

@@ -1,45 +1,23 @@
 """Every error the application answers is one JSON shape: {code, status, message[, errors]}.
 
-Contract: /work/shared/spec/api.md, "Errors". Never HTML, never a traceback, never a 500
+Contract: docs/api.md, "Errors". Never HTML, never a traceback, never a 500
 for bad input; 503 + Retry-After when the database is unreachable.
 """
 
 from __future__ import annotations
 
-import http
-import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import ALICE, make_app
 from flask import Flask
+from support import assert_error
 
 from app.models import db
 
 MAX_BODY = 64 * 1024
-
-
-def assert_error(resp: Any, code: int, *, errors: bool | None = None) -> dict[str, Any]:
-    """The contract's error shape; ``errors``: True required, False absent, None either."""
-    text = resp.get_data(as_text=True)
-    assert resp.status_code == code, text
-    assert resp.mimetype == "application/json", resp.content_type
-    body = json.loads(text)
-    assert isinstance(body, dict)
-    assert body["code"] == code
-    assert body["status"] == http.HTTPStatus(code).phrase
-    assert isinstance(body["message"], str) and body["message"].strip()
-    assert set(body) <= {"code", "status", "message", "errors"}
-    if errors is True:
-        assert isinstance(body.get("errors"), dict) and body["errors"]
-    elif errors is False:
-        assert "errors" not in body
-    lowered = text.lower()
-    assert "<html" not in lowered and "<!doctype" not in lowered
-    assert "traceback" not in lowered and 'file "' not in lowered
-    return body
 
 
 @pytest.fixture
@@ -61,6 +39,26 @@ def body_route(method: str, task_id: int) -> str:
 
 
 BODY_METHODS = ["POST", "PUT", "PATCH"]
+
+
+def send_body(
+    client: Any,
+    method: str,
+    task: dict[str, Any],
+    data: str | bytes,
+    headers: dict[str, str],
+    content_type: str = "application/json",
+) -> Any:
+    """``data`` as the body of ``method`` on the route that takes it (``task``'s own)."""
+    route = body_route(method, task["id"])
+    return client.open(route, method=method, data=data, content_type=content_type, headers=headers)
+
+
+def json_of_size(prefix: str, size: int) -> str:
+    """``prefix`` (opening a string value) padded with "a" and closed: ``size`` bytes."""
+    body = prefix + "a" * (size - len(prefix) - 2) + '"}'
+    assert len(body.encode()) == size
+    return body
 
 
 # --------------------------------------------------------------------------- 404 / 405
@@ -91,7 +89,7 @@ def test_unknown_route_with_token_is_json_404(client: Any, headers: dict[str, st
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        # DELETE on the list clears completed tasks ("Beyond the seed").
+        # DELETE on the list clears completed tasks (docs/api.md, "Clear completed").
         ("PATCH", f"/api/{ALICE}/tasks", {"GET", "POST", "DELETE"}),
         ("PUT", f"/api/{ALICE}/tasks", {"GET", "POST", "DELETE"}),
         ("POST", f"/api/{ALICE}/tasks/1", {"GET", "PUT", "DELETE"}),
@@ -125,16 +123,8 @@ def test_wrong_method_is_json_405_with_allow(
 def test_body_over_64_kib_is_json_413(
     client: Any, task: dict[str, Any], headers: dict[str, str], method: str, extra: int
 ) -> None:
-    prefix = '{"title": "x", "description": "'
-    body = prefix + "a" * (MAX_BODY + extra - len(prefix) - 2) + '"}'
-    assert len(body.encode()) == MAX_BODY + extra
-    resp = client.open(
-        body_route(method, task["id"]),
-        method=method,
-        data=body,
-        content_type="application/json",
-        headers=headers,
-    )
+    body = json_of_size('{"title": "x", "description": "', MAX_BODY + extra)
+    resp = send_body(client, method, task, body, headers)
     assert_error(resp, 413, errors=False)
 
 
@@ -143,16 +133,8 @@ def test_body_of_exactly_64_kib_is_read(
     client: Any, task: dict[str, Any], headers: dict[str, str], method: str
 ) -> None:
     # Exactly at the limit: read and validated (description too long -> 422), not 413.
-    prefix = '{"completed": true, "description": "'
-    body = prefix + "a" * (MAX_BODY - len(prefix) - 2) + '"}'
-    assert len(body.encode()) == MAX_BODY
-    resp = client.open(
-        body_route(method, task["id"]),
-        method=method,
-        data=body,
-        content_type="application/json",
-        headers=headers,
-    )
+    body = json_of_size('{"completed": true, "description": "', MAX_BODY)
+    resp = send_body(client, method, task, body, headers)
     if method == "PATCH":  # the toggle schema has no description field: unknown -> 422
         assert_error(resp, 422, errors=True)
     else:
@@ -181,13 +163,7 @@ def test_non_json_body_is_json_415(
     data: str,
     content_type: str,
 ) -> None:
-    resp = client.open(
-        body_route(method, task["id"]),
-        method=method,
-        data=data,
-        content_type=content_type,
-        headers=headers,
-    )
+    resp = send_body(client, method, task, data, headers, content_type)
     assert_error(resp, 415, errors=False)
     # Nothing was changed by the refused request.
     after = client.get(f"/api/{ALICE}/tasks", headers=headers).get_json()
@@ -226,13 +202,7 @@ def test_unreadable_json_is_json_400(
 ) -> None:
     data = UNREADABLE[case]
     assert len(data) <= MAX_BODY
-    resp = client.open(
-        body_route(method, task["id"]),
-        method=method,
-        data=data,
-        content_type="application/json",
-        headers=headers,
-    )
+    resp = send_body(client, method, task, data, headers)
     body = assert_error(resp, 400)
     assert "json" in body["message"].lower() or "json" in body.get("errors", {})
 
@@ -359,23 +329,6 @@ def test_bad_task_id_is_404_or_422_json_not_500(
 
 
 # --------------------------------------------------------------------------- 500
-
-
-@pytest.fixture
-def extra_app(app: Flask, database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Apps with overrides on the migrated test database; engines disposed afterwards."""
-    built: list[Flask] = []
-
-    def build(url: str | None = None, **overrides: Any) -> Flask:
-        new = make_app(url or database_url, **overrides)
-        built.append(new)
-        return new
-
-    yield build
-    for other in built:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def test_exception_in_a_view_is_generic_json_500(

@@ -16,16 +16,13 @@ Playwright; without them it skips, or fails under TASKS_REQUIRE_ALL=1.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import secrets
 import signal
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ import pytest
 import requests
 from chromium import WAIT_MS, chromium, require_browser
 from nodejs import node_env, npm_ci, require_node
+from support import ProcessOutput, service_env
 
 from app.auth import create_token
 
@@ -55,8 +53,7 @@ READY = re.compile(r"^\[example\] ready: open (http://\S+)$")
 class Example:
     process: subprocess.Popen[str]
     ports: dict[str, int]
-    output: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
+    output: ProcessOutput
 
     @property
     def web(self) -> str:
@@ -71,7 +68,7 @@ class Example:
         return f"http://127.0.0.1:{self.ports['AUTH_PORT']}"
 
     def describe(self) -> str:
-        return "run.sh output (last 60 lines):\n" + "".join(self.output[-60:])
+        return "run.sh output (last 60 lines):\n" + self.output.tail(60)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -95,9 +92,11 @@ def _port_open(port: int) -> bool:
 
 def _start() -> Example:
     ports = dict(zip(("AUTH_PORT", "API_PORT", "WEB_PORT"), _free_ports(3), strict=True))
-    env = node_env(**{name: str(port) for name, port in ports.items()}, LOG_FORMAT="text")
-    for name in ("DATABASE_URL", "CORS_ORIGINS", "PORT", "HOST", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(name, None)
+    # The API's environment: nothing of the developer's shell or .env (run.sh sets what it
+    # needs), the ports, and a readable log.
+    env = service_env(
+        node_env(**{name: str(port) for name, port in ports.items()}), LOG_FORMAT="text"
+    )
     process = subprocess.Popen(
         ["bash", str(EXAMPLE / "run.sh")],
         cwd=EXAMPLE,
@@ -108,35 +107,20 @@ def _start() -> Example:
         text=True,
         start_new_session=True,  # its own process group: the fallback kill reaches all three
     )
-    example = Example(process, ports)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            example.output.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    example.reader = threading.Thread(target=pump, name="example-web-output", daemon=True)
-    example.reader.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            _stop(example)
-            pytest.fail(f"run.sh not ready within {START_TIMEOUT} s\n{example.describe()}")
-        try:
-            line = lines.get(timeout=remaining)
-        except queue.Empty:
-            continue
-        if line is None:
-            _stop(example)
-            pytest.fail(f"run.sh exited with {process.wait()} before ready\n{example.describe()}")
-        match = READY.match(line.strip())
-        if match:
-            assert match.group(1) == example.web, line
-            return example
+    example = Example(process, ports, ProcessOutput(process, "example-web-output"))
+    try:
+        line = example.output.wait_for(
+            lambda line: READY.match(line.strip()) is not None, START_TIMEOUT
+        )
+    except TimeoutError:
+        _stop(example)
+        pytest.fail(f"run.sh not ready within {START_TIMEOUT} s\n{example.describe()}")
+    except EOFError:
+        _stop(example)
+        pytest.fail(f"run.sh exited with {process.wait()} before ready\n{example.describe()}")
+    ready = READY.match(line.strip())
+    assert ready is not None and ready.group(1) == example.web, line
+    return example
 
 
 def _stop(example: Example) -> int | None:
@@ -154,8 +138,7 @@ def _stop(example: Example) -> int | None:
     except ProcessLookupError:
         pass
     process.wait(timeout=10)
-    if example.reader is not None:
-        example.reader.join(timeout=10)
+    example.output.thread.join(timeout=10)
     if process.stdout is not None:
         process.stdout.close()
     return status

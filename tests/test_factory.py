@@ -1,12 +1,13 @@
 """The application factory, its configuration, the WSGI entry point and the CLI.
 
-Contract: /work/shared/spec/api.md, "Authentication" (fail closed without a way to
-verify tokens) and "Database" (postgres:// and postgresql:// accepted; SQLite default).
+Contract: docs/api.md, "Authentication" (tokens are always checked: the service fails closed
+without a way to verify them); README.md, "Configuration" (``DATABASE_URL``: postgres:// and
+postgresql:// accepted; SQLite by default).
 """
 
 from __future__ import annotations
 
-import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +15,20 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import ALICE, BOB, TEST_SECRET, make_app
+from conftest import ALICE, BOB, TEST_SECRET, make_app, stored_user
 from flask import Flask
+from support import (
+    GUNICORN_NAMES,
+    NOT_INHERITED,
+    SHIPPED_WORKERS,
+    config_names,
+    service_env,
+    service_names,
+)
 
 from app import create_app
 from app.config import ConfigError, from_env, normalize_database_url
-from app.models import User, db
+from app.models import db
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,33 +161,10 @@ def test_default_database_is_sqlite_in_instance_folder(monkeypatch: pytest.Monke
 # --------------------------------------------------------------------------- wsgi.py
 
 
-class _RecordingEnv(dict):  # type: ignore[type-arg]
-    """An empty environment that remembers which variables the configuration reads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        self.names.add(key)
-        return super().get(key, default)
-
-
-def _configuration_variables() -> set[str]:
-    recorder = _RecordingEnv()
-    from_env(recorder)
-    return recorder.names
-
-
 def _wsgi_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "PYTEST_"))}
-    # Every setting the configuration reads is given explicitly (empty = unset), so a stray
-    # .env, which python-dotenv never lets override an existing variable, cannot change
-    # the outcome.
-    env.update(dict.fromkeys(_configuration_variables(), ""))
-    env["DATABASE_URL"] = "sqlite:///" + str(tmp_path / "wsgi-test.db")
-    env.update(overrides)
-    return env
+    """Only the settings given count (support.service_env): no stray .env, no shell."""
+    env = service_env(DATABASE_URL="sqlite:///" + str(tmp_path / "wsgi-test.db"), **overrides)
+    return {k: v for k, v in env.items() if not k.startswith(("FLASK_", "PYTEST_"))}
 
 
 WSGI_CASES = {
@@ -211,8 +197,57 @@ def wsgi_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, 
 
 
 def test_configuration_variables_are_discovered() -> None:
-    names = _configuration_variables()
+    names = config_names()
     assert {"DATABASE_URL", "BETTER_AUTH_SECRET", "JWT_LEEWAY"} <= names
+    # Settings a hand-written list once missed (conftest.py now clears every recorded name).
+    assert {
+        "JWKS_MIN_REFRESH_SECONDS",
+        "CORS_MAX_AGE",
+        "DB_POOL_SIZE",
+        "DB_CONNECT_TIMEOUT",
+    } <= names
+
+
+# os.environ.get("NAME"...), os.environ.setdefault("NAME"...), os.environ["NAME"],
+# os.getenv("NAME"...), "NAME" in os.environ.
+_NAME = r"""["']([A-Za-z_][A-Za-z0-9_]*)["']"""
+ENV_READ = re.compile(
+    rf"os\.(?:environ\.(?:get|setdefault|pop)\(|environ\[|getenv\()\s*{_NAME}"
+    rf"|{_NAME}\s+(?:not\s+)?in\s+os\.environ\b"
+)
+
+
+def environment_reads(path: Path) -> set[str]:
+    return {a or b for a, b in ENV_READ.findall(path.read_text())}
+
+
+def test_gunicorn_names_are_what_gunicorn_conf_reads() -> None:
+    """support.GUNICORN_NAMES, which no test's gunicorn inherits, is the file's list."""
+    source = REPO_ROOT / "gunicorn.conf.py"
+    assert environment_reads(source) == GUNICORN_NAMES
+    # And SHIPPED_WORKERS, the workers a test's gunicorn waits for, is its default.
+    assert f'os.environ.get("WEB_CONCURRENCY", "{SHIPPED_WORKERS}")' in source.read_text()
+
+
+def test_every_variable_the_service_reads_is_cleared_for_tests() -> None:
+    """Whatever the app or wsgi.py reads straight from the environment is a name the tests
+    clear (conftest.py) and never pass on to a process of theirs (support.service_env)."""
+    sources = [REPO_ROOT / "wsgi.py", *sorted((REPO_ROOT / "app").rglob("*.py"))]
+    read = set().union(*(environment_reads(path) for path in sources))
+    assert read <= service_names(), sorted(read - service_names())
+
+
+def test_service_env_inherits_no_setting_and_loads_no_dotenv(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in service_names() | NOT_INHERITED:
+        monkeypatch.setenv(name, "from-the-shell")
+    monkeypatch.setenv("PYTHON_DOTENV_DISABLED", "0")
+    env = service_env(LOG_FORMAT="json")
+    assert env["PYTHON_DOTENV_DISABLED"] == "1"
+    assert env["LOG_FORMAT"] == "json"
+    leaked = {k for k, v in env.items() if v == "from-the-shell"}
+    assert not leaked, sorted(leaked)
 
 
 @pytest.mark.slow
@@ -275,10 +310,8 @@ def test_cli_token_create_with_claims(app: Flask, runner: Any, client: Any) -> N
         headers={"Authorization": f"Bearer {token}"},
     )
     assert resp.status_code == 201
-    with app.app_context():
-        user = db.session.get(User, BOB)
-        assert user is not None and (user.email, user.name) == ("bob@example.com", "Bob")
-        db.session.remove()
+    user = stored_user(app, BOB)
+    assert user is not None and (user["email"], user["name"]) == ("bob@example.com", "Bob")
 
 
 def test_cli_token_with_negative_ttl_is_expired(runner: Any, client: Any) -> None:

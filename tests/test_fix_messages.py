@@ -1,8 +1,8 @@
 """Errors that say the fix (issue 13, part 3), in-process.
 
-Contract: /work/shared/spec/api.md, "Errors" (the shape: ``code``, ``status``, ``message``
-and ``errors`` for validation failures), "Authentication" (401 with ``WWW-Authenticate``),
-"The task" (title 1-200 characters after trimming; tags 1-50), "Browser access"
+Contract: docs/api.md, "Errors" (the shape: ``code``, ``status``, ``message`` and
+``errors`` for validation failures), "Authentication" (401 with ``WWW-Authenticate``),
+"A task" (title 1-200 characters after trimming; tags 1-50), "From a browser (CORS)"
 (``CORS_ORIGINS``). Issue 13's table: each mistake a frontend developer makes gets a
 message that names what to change, "without revealing anything about a token's key or
 another user's data".
@@ -13,7 +13,6 @@ whole sentence, so rewording stays free.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
@@ -24,8 +23,9 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import ALICE, BOB, TEST_SECRET, make_app, tasks_url
+from conftest import ALICE, BOB, TEST_SECRET, tasks_url
 from flask import Flask
+from support import assert_401, assert_error, b64url
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "https://api.example.com"
@@ -33,24 +33,6 @@ ROUTE_HINT = "/api/{user_id}/tasks"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def assert_error(response: Any, code: int, status: str) -> dict[str, Any]:
-    assert response.status_code == code, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert isinstance(body, dict), body
-    assert (body["code"], body["status"]) == (code, status)
-    assert isinstance(body["message"], str) and body["message"]
-    assert set(body) <= {"code", "status", "message", "errors"}, body
-    return body
-
-
-def assert_401(response: Any) -> str:
-    """401 in the error shape with an RFC 6750 challenge; returns the message."""
-    body = assert_error(response, 401, "Unauthorized")
-    assert response.headers.get("WWW-Authenticate", "").startswith("Bearer"), response.headers
-    return body["message"]  # type: ignore[no-any-return]
 
 
 def signed(claims: dict[str, Any], secret: str = TEST_SECRET) -> str:
@@ -73,10 +55,6 @@ def get_with(client: Any, token: str, user: str = ALICE) -> Any:
 def names(message: str, claim: str) -> bool:
     """The message names the claim as a word ("iss", not the "iss" of "issuer")."""
     return re.search(rf"\b{claim}\b", message) is not None
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def secret_fragments() -> list[str]:
@@ -102,19 +80,19 @@ def assert_reveals_no_key(response: Any, token: str) -> None:
 
 def test_authorization_without_bearer_says_bearer_token(client: Any) -> None:
     token = signed(claims())
-    message = assert_401(client.get(tasks_url(), headers={"Authorization": token}))
+    message = assert_401(client.get(tasks_url(), headers={"Authorization": token}))["message"]
     assert "Bearer <token>" in message, message
     assert token not in message
 
 
 def test_no_authorization_header_says_authorization_bearer(client: Any) -> None:
-    message = assert_401(client.get(tasks_url()))
+    message = assert_401(client.get(tasks_url()))["message"]
     assert "Authorization: Bearer" in message, message
 
 
 @pytest.mark.parametrize("value", ["Bearer", "Bearer ", "Bearer    "])
 def test_bearer_with_nothing_after_says_there_is_no_token(client: Any, value: str) -> None:
-    message = assert_401(client.get(tasks_url(), headers={"Authorization": value}))
+    message = assert_401(client.get(tasks_url(), headers={"Authorization": value}))["message"]
     assert "no token" in message.lower(), message
 
 
@@ -124,7 +102,7 @@ def test_bearer_with_nothing_after_says_there_is_no_token(client: Any, value: st
 def test_token_without_exp_names_exp(client: Any) -> None:
     token = signed(without(claims(), "exp"))
     response = get_with(client, token)
-    message = assert_401(response)
+    message = assert_401(response)["message"]
     assert names(message, "exp"), message
     assert "invalid_token" in response.headers["WWW-Authenticate"]
     assert_reveals_no_key(response, token)
@@ -133,7 +111,7 @@ def test_token_without_exp_names_exp(client: Any) -> None:
 def test_token_without_sub_names_sub(client: Any) -> None:
     token = signed(without(claims(), "sub"))
     response = get_with(client, token)
-    message = assert_401(response)
+    message = assert_401(response)["message"]
     assert names(message, "sub"), message
     assert not names(message, "exp"), message  # the claim that is missing, not another one
     assert_reveals_no_key(response, token)
@@ -142,15 +120,15 @@ def test_token_without_sub_names_sub(client: Any) -> None:
 def test_token_with_exp_as_a_string_names_exp_and_number(client: Any) -> None:
     token = signed(claims(exp=str(int(time.time()) + 600)))
     response = get_with(client, token)
-    message = assert_401(response)
+    message = assert_401(response)["message"]
     assert names(message, "exp") and "number" in message.lower(), message
     assert_reveals_no_key(response, token)
 
 
 @pytest.fixture
-def issuer_app(app: Flask, database_url: str) -> Flask:
-    """An app that checks iss and aud (the session app migrated the database)."""
-    return make_app(database_url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+def issuer_app(extra_app: Callable[..., Flask]) -> Flask:
+    """An app that checks iss and aud."""
+    return extra_app(JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
 
 
 def test_token_with_the_configured_iss_and_aud_is_accepted(issuer_app: Flask) -> None:
@@ -169,7 +147,7 @@ def test_token_with_wrong_iss_or_aud_names_the_claim(
     good = {"iss": ISSUER, "aud": AUDIENCE}
     token = signed(claims(**{**good, claim: value}))
     response = get_with(issuer_app.test_client(), token)
-    message = assert_401(response)
+    message = assert_401(response)["message"]
     other = "aud" if claim == "iss" else "iss"
     assert names(message, claim) and not names(message, other), message
     assert "invalid_token" in response.headers["WWW-Authenticate"]
@@ -179,7 +157,7 @@ def test_token_with_wrong_iss_or_aud_names_the_claim(
 def test_bad_signature_says_the_signature_does_not_verify(client: Any) -> None:
     token = signed(claims(), secret="another-secret-0123456789-abcdefghijkl")
     response = get_with(client, token)
-    message = assert_401(response)
+    message = assert_401(response)["message"]
     assert "signature" in message.lower() and "verif" in message.lower(), message
     assert "invalid_token" in response.headers["WWW-Authenticate"]
     assert_reveals_no_key(response, token)
@@ -192,7 +170,7 @@ def test_tampered_payload_reveals_no_key(client: Any) -> None:
     forged_payload = b64url(f'{{"sub":"{BOB}","exp":{int(time.time()) + 600}}}'.encode())
     token = f"{header}.{forged_payload}.{signature}"
     response = get_with(client, token, BOB)
-    assert "signature" in assert_401(response).lower()
+    assert "signature" in assert_401(response)["message"].lower()
     assert_reveals_no_key(response, token)
 
 
@@ -354,8 +332,21 @@ EVIL_ORIGIN = "https://evil.example"
 
 
 @pytest.fixture
-def cors_app(app: Flask, database_url: str) -> Flask:
-    return make_app(database_url, CORS_ORIGINS=[ALLOWED_ORIGIN])
+def cors_app(extra_app: Callable[..., Flask]) -> Flask:
+    return extra_app(CORS_ORIGINS=[ALLOWED_ORIGIN])
+
+
+def from_origin(
+    cors_app: Flask, origin: str, method: str, token: dict[str, str], **preflight: str
+) -> Any:
+    """The list request (GET, with the token) or its preflight (OPTIONS, asking for POST and
+    the ``preflight`` headers) from ``origin``."""
+    headers = {"Origin": origin}
+    if method == "OPTIONS":
+        headers |= {"Access-Control-Request-Method": "POST", **preflight}
+    else:
+        headers |= token
+    return cors_app.test_client().open(tasks_url(), method=method, headers=headers)
 
 
 def cors_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -374,15 +365,8 @@ def test_refused_origin_gets_no_cors_headers_and_is_logged(
     method: str,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="app.web")
-    headers = {"Origin": EVIL_ORIGIN}
-    if method == "OPTIONS":
-        headers |= {
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "Authorization, Content-Type",
-        }
-    else:
-        headers |= auth_headers()
-    response = cors_app.test_client().open(tasks_url(), method=method, headers=headers)
+    asked = {"Access-Control-Request-Headers": "Authorization, Content-Type"}
+    response = from_origin(cors_app, EVIL_ORIGIN, method, auth_headers(), **asked)
     assert response.status_code < 500
     assert "Access-Control-Allow-Origin" not in response.headers, response.headers
     warnings = cors_warnings(caplog)
@@ -400,12 +384,7 @@ def test_allowed_origin_gets_cors_headers_and_no_warning(
     method: str,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="app.web")
-    headers = {"Origin": ALLOWED_ORIGIN}
-    if method == "OPTIONS":
-        headers |= {"Access-Control-Request-Method": "POST"}
-    else:
-        headers |= auth_headers()
-    response = cors_app.test_client().open(tasks_url(), method=method, headers=headers)
+    response = from_origin(cors_app, ALLOWED_ORIGIN, method, auth_headers())
     assert response.status_code < 300, response.get_data(as_text=True)
     assert response.headers.get("Access-Control-Allow-Origin") == ALLOWED_ORIGIN
     assert cors_warnings(caplog) == []

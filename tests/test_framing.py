@@ -2,7 +2,7 @@
 
 Contract: issue 12, part 4 ("gunicorn directly (local runs, tests) follows the contract
 too") and its "Tests" section ("the direct-gunicorn cases of part 4 in the ordinary test
-suite"); /work/shared/spec/api.md, "Errors" (every error the application answers is JSON
+suite"); docs/api.md, "Errors" (every error the application answers is JSON
 of one shape; 400 unreadable body, 413 over 64 KiB).
 
 - Malformed chunked framing is a 400 JSON, a chunked body over 64 KiB a 413 JSON, a
@@ -18,11 +18,9 @@ bodies); gunicorn is started once for the module, as ``tests/test_ops.py`` start
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import hmac
-import http
 import json
 import socket
 import threading
@@ -30,16 +28,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import TEST_SECRET, Gunicorn, gunicorn_server, migrated_database
+from conftest import TEST_SECRET, migrated_database
+from support import Gunicorn, assert_error, assert_invalid_token, b64url
 
 from app.auth import create_token
 
-REPO = Path(__file__).resolve().parent.parent
 LIMIT = 64 * 1024
 TOO_LARGE_MESSAGE = "The request body is larger than 64 KiB."
 BIG = 2 * 1024 * 1024  # 2 MiB, as in issue 12
@@ -55,7 +52,7 @@ def gunicorn(
 ) -> Iterator[Gunicorn]:
     """Real gunicorn with the repository's gunicorn.conf.py, on a migrated database."""
     tmp = tmp_path_factory.mktemp("framing")
-    with gunicorn_server(migrated_database(request, database_url, tmp), tmp) as server:
+    with Gunicorn(migrated_database(request, database_url, tmp), tmp) as server:
         yield server
 
 
@@ -173,18 +170,6 @@ def new_user() -> str:
     return f"framing-{uuid.uuid4().hex}"
 
 
-def assert_error_shape(response: RawResponse, code: int) -> dict[str, Any]:
-    assert response.status == code, (response.status, response.body[:500])
-    assert response.headers.get("content-type", "").split(";")[0] == "application/json", response
-    body = response.json()
-    assert isinstance(body, dict), body
-    assert body["code"] == code
-    assert body["status"] == http.HTTPStatus(code).phrase
-    assert isinstance(body["message"], str) and body["message"]
-    assert set(body) <= {"code", "status", "message", "errors"}, body
-    return body
-
-
 def tasks_of(server: Gunicorn, user_id: str) -> list[dict[str, Any]]:
     """The user's tasks, listed on a fresh connection."""
     response = requests.get(
@@ -260,7 +245,7 @@ def test_malformed_chunked_framing_is_400_json(gunicorn: Gunicorn, body: bytes) 
     with RawConnection(gunicorn) as conn:
         conn.send(post_head(user, Transfer_Encoding="chunked", Connection="close") + body)
         response = conn.response()
-    error = assert_error_shape(response, 400)
+    error = assert_error(response, 400)
     assert "chunked" in error["message"].lower(), error  # says what is wrong with the body
     assert tasks_of(gunicorn, user) == []
 
@@ -281,45 +266,39 @@ def test_chunked_body_cut_short_is_400_json(gunicorn: Gunicorn, body: bytes) -> 
         conn.send(post_head(user, Transfer_Encoding="chunked", Connection="close") + body)
         conn.sock.shutdown(socket.SHUT_WR)
         response = conn.response()
-    assert_error_shape(response, 400)
+    assert_error(response, 400)
     assert tasks_of(gunicorn, user) == []
 
 
 # --------------------------------------------------------------------------- 413
 
 
-@pytest.mark.slow
-def test_chunked_body_over_64k_is_413_and_the_connection_stays_usable(gunicorn: Gunicorn) -> None:
-    user = new_user()
-    # Valid JSON followed by 2 MiB of white space: cut at 64 KiB it would still parse.
-    chunks = [b"%x\r\n%s\r\n" % (len(TITLE_JSON), TITLE_JSON)]
-    piece = b" " * 65536
-    chunks += [b"%x\r\n%s\r\n" % (len(piece), piece)] * (BIG // len(piece))
-    chunks.append(b"0\r\n\r\n")
-    with RawConnection(gunicorn) as conn:
-        conn.send(post_head(user, Transfer_Encoding="chunked"))
-        sender = conn.send_in_background(chunks)
-        response = conn.response()
-        sender.assert_all_sent()
-        error = assert_error_shape(response, 413)
-        assert error["message"] == TOO_LARGE_MESSAGE
-        assert_next_request_served(gunicorn, conn, response, user)
-    assert tasks_of(gunicorn, user) == []
+def over_64k(framing: str) -> tuple[dict[str, str], list[bytes]]:
+    """Headers and body parts of a 2 MiB create: valid JSON followed by white space, so
+    that cut at 64 KiB it would still parse; chunked (64 KiB chunks) or with its length."""
+    if framing == "chunked":
+        piece = b" " * 65536
+        parts = [b"%x\r\n%s\r\n" % (len(TITLE_JSON), TITLE_JSON)]
+        parts += [b"%x\r\n%s\r\n" % (len(piece), piece)] * (BIG // len(piece))
+        return {"Transfer_Encoding": "chunked"}, [*parts, b"0\r\n\r\n"]
+    body = TITLE_JSON + b" " * (BIG - len(TITLE_JSON))
+    parts = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    return {"Content_Length": str(len(body))}, parts
 
 
 @pytest.mark.slow
-def test_body_over_64k_with_content_length_is_413_and_the_connection_stays_usable(
-    gunicorn: Gunicorn,
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_body_over_64k_is_413_and_the_connection_stays_usable(
+    gunicorn: Gunicorn, framing: str
 ) -> None:
     user = new_user()
-    body = TITLE_JSON + b" " * (BIG - len(TITLE_JSON))
+    headers, parts = over_64k(framing)
     with RawConnection(gunicorn) as conn:
-        conn.send(post_head(user, Content_Length=str(len(body))))
-        parts = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+        conn.send(post_head(user, **headers))
         sender = conn.send_in_background(parts)
         response = conn.response()
         sender.assert_all_sent()
-        error = assert_error_shape(response, 413)
+        error = assert_error(response, 413)
         assert error["message"] == TOO_LARGE_MESSAGE
         assert_next_request_served(gunicorn, conn, response, user)
     assert tasks_of(gunicorn, user) == []
@@ -364,7 +343,7 @@ def test_body_shorter_than_its_content_length_is_400_and_creates_nothing(
         conn.send(post_head(user, Content_Length="100") + body)
         conn.sock.shutdown(socket.SHUT_WR)  # the client sends nothing more
         response = conn.response()
-    error = assert_error_shape(response, 400)
+    error = assert_error(response, 400)
     message = error["message"].lower()
     assert "ended" in message and "content-length" in message, error  # the body ended early
     assert tasks_of(gunicorn, user) == []
@@ -382,14 +361,10 @@ def test_double_slash_is_a_json_404_never_a_redirect(gunicorn: Gunicorn, path: s
     assert not 300 <= response.status < 400, response.headers
     assert "location" not in response.headers, response.headers
     assert b"evil.example" not in response.body
-    assert_error_shape(response, 404)
+    assert_error(response, 404)
 
 
 # ---------------------------------------------------------------------- repeated names (in-process)
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def hand_made_token(header_json: str, payload_json: str, secret: str = TEST_SECRET) -> str:
@@ -404,14 +379,6 @@ HEADER = '{"alg":"HS256","typ":"JWT"}'
 
 def exp() -> int:
     return int(time.time()) + 600
-
-
-def assert_invalid_token(response: Any) -> None:
-    assert response.status_code == 401, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert (body["code"], body["status"]) == (401, "Unauthorized")
-    assert "invalid_token" in response.headers.get("WWW-Authenticate", "")
 
 
 def test_hand_made_token_without_repeats_is_accepted(client: Any) -> None:

@@ -1,6 +1,6 @@
 """Authentication with Better Auth's ``jwt()`` plugin: asymmetric tokens checked against a JWKS.
 
-Contract: /work/shared/spec/api.md, "Authentication: Better Auth tokens" and "Errors".
+Contract: docs/api.md, "Authentication" and "Errors".
 
 A real HTTP server started by the tests (``ThreadingHTTPServer`` on a free loopback port)
 plays the Better Auth server: it publishes the key set at ``/api/auth/jwks`` the way Better
@@ -24,11 +24,12 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import ALICE, BOB, TEST_SECRET, make_app
+from conftest import ALICE, BOB, TEST_SECRET, make_app, stored_user
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from flask import Flask
+from support import DROP, assert_invalid_token, b64url, bearer, with_claims
 
 from app.auth import (
     EXTENSION_KEY,
@@ -39,11 +40,9 @@ from app.auth import (
     create_token,
 )
 from app.config import DEFAULT_JWKS_ALGORITHMS, ConfigError
-from app.models import User, db
 
 JWKS_PATH = "/api/auth/jwks"
 LEEWAY = 30  # the documented default
-DROP = object()  # marker: leave this claim out
 SLOW_SECONDS = 5.0  # how long a "slow" JWKS server hangs before answering
 FAST_ENOUGH = 3.0  # a request while the JWKS server misbehaves must finish within this
 TRICKLE_BYTES = 11  # "trickle": the first bytes of the body 0.35 s apart, ~3.9 s in all
@@ -90,12 +89,6 @@ PUBLISHED = [ED, P256, P521, RSA_RS, RSA_PS]
 # The attacker's keys: never published by the legitimate server.
 EVIL_ED = Key("attacker-1", "EdDSA", ed25519.Ed25519PrivateKey.generate())
 EVIL_P256 = Key("attacker-2", "ES256", ec.generate_private_key(ec.SECP256R1()))
-
-
-def b64url(data: bytes | str) -> str:
-    if isinstance(data, str):
-        data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def forge(header: dict[str, Any], payload: dict[str, Any], sign: Callable[[bytes], bytes]) -> str:
@@ -263,9 +256,9 @@ def attacker(servers: Callable[[], JWKSServer]) -> JWKSServer:
 
 
 @pytest.fixture
-def build(app: Flask, database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Apps on the migrated test database; ``server`` sets BETTER_AUTH_URL to its base."""
-    built: list[Flask] = []
+def build(extra_app: Callable[..., Flask]) -> Callable[..., Flask]:
+    """Apps on the migrated test database, with short JWKS timings unless overridden;
+    ``server`` sets BETTER_AUTH_URL to its base."""
 
     def make(server: JWKSServer | None = None, **overrides: Any) -> Flask:
         config: dict[str, Any] = {
@@ -276,15 +269,9 @@ def build(app: Flask, database_url: str) -> Iterator[Callable[..., Flask]]:
         if server is not None:
             config["BETTER_AUTH_URL"] = server.base
         config.update(overrides)
-        new = make_app(database_url, **config)
-        built.append(new)
-        return new
+        return extra_app(**config)
 
-    yield make
-    for other in built:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return make
 
 
 def claims(origin: str | None, user_id: Any = ALICE, /, **overrides: Any) -> dict[str, Any]:
@@ -300,16 +287,7 @@ def claims(origin: str | None, user_id: Any = ALICE, /, **overrides: Any) -> dic
     if origin is not None:
         payload["iss"] = origin
         payload["aud"] = origin
-    for name, value in overrides.items():
-        if value is DROP:
-            payload.pop(name, None)
-        else:
-            payload[name] = value
-    return payload
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return with_claims(payload, overrides)
 
 
 def get_tasks(app: Flask, token: str, user_id: str = ALICE) -> Any:
@@ -325,22 +303,6 @@ def timed_get(app: Flask, token: str) -> tuple[Any, float]:
 def assert_ok(resp: Any) -> None:
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert resp.get_json() == []
-
-
-def assert_401(resp: Any) -> None:
-    """401, the JSON error shape and an RFC 6750 invalid_token challenge."""
-    assert resp.status_code == 401, resp.get_data(as_text=True)
-    assert resp.mimetype == "application/json"
-    body = resp.get_json()
-    assert set(body) == {"code", "status", "message"}
-    assert body["code"] == 401
-    assert body["status"] == "Unauthorized"
-    assert isinstance(body["message"], str) and body["message"]
-    challenge = resp.headers.get("WWW-Authenticate", "")
-    assert challenge.startswith("Bearer"), challenge
-    assert 'error="invalid_token"' in challenge, challenge
-    text = resp.get_data(as_text=True)
-    assert "Traceback" not in text and "<html" not in text.lower()
 
 
 # --------------------------------------------------------------------------- the five algorithms
@@ -378,7 +340,7 @@ def test_better_auth_url_with_a_path(build: Callable[..., Flask], jwks: JWKSServ
     app = build(jwks, BETTER_AUTH_URL=jwks.base + "/auth")
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base))))
     assert jwks.paths == ["/auth" + JWKS_PATH]
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base + "/auth"))))
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base + "/auth"))))
 
 
 def test_explicit_jwks_url_is_used(build: Callable[..., Flask], jwks: JWKSServer) -> None:
@@ -421,7 +383,7 @@ def test_iss_and_aud_default_to_the_origin(
     if expected == 200:
         assert_ok(resp)
     else:
-        assert_401(resp)
+        assert_invalid_token(resp)
 
 
 def test_issuer_and_audience_overrides_are_honoured(
@@ -430,30 +392,28 @@ def test_issuer_and_audience_overrides_are_honoured(
     iss, aud = "https://auth.example.com", "https://api.example.com"
     app = build(jwks, JWT_ISSUER=iss, JWT_AUDIENCE=aud)
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base, iss=iss, aud=aud))))
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base))))  # the origin is no longer it
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base, iss=iss))))  # aud still the origin
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base, aud=aud))))  # iss still the origin
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base, iss=iss, aud=DROP))))
+    # The origin is no longer it; with only one of them changed, the other is still the origin.
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base))))
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base, iss=iss))))
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base, aud=aud))))
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base, iss=iss, aud=DROP))))
 
 
-def test_audience_override_alone_keeps_the_default_issuer(
-    build: Callable[..., Flask], jwks: JWKSServer
+@pytest.mark.parametrize(
+    ("setting", "claim", "other"),
+    [("JWT_AUDIENCE", "aud", "iss"), ("JWT_ISSUER", "iss", "aud")],
+    ids=["audience alone keeps the default issuer", "issuer alone keeps the default audience"],
+)
+def test_one_override_alone_keeps_the_other_default(
+    build: Callable[..., Flask], jwks: JWKSServer, setting: str, claim: str, other: str
 ) -> None:
-    aud = "https://api.example.com"
-    app = build(jwks, JWT_AUDIENCE=aud)
-    assert_ok(get_tasks(app, ED.sign(claims(jwks.base, aud=aud))))
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base))))
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base, iss=ELSEWHERE, aud=aud))))
-
-
-def test_issuer_override_alone_keeps_the_default_audience(
-    build: Callable[..., Flask], jwks: JWKSServer
-) -> None:
-    iss = "https://auth.example.com"
-    app = build(jwks, JWT_ISSUER=iss)
-    assert_ok(get_tasks(app, ED.sign(claims(jwks.base, iss=iss))))
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base))))
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base, iss=iss, aud=ELSEWHERE))))
+    value = {"aud": "https://api.example.com", "iss": "https://auth.example.com"}[claim]
+    app = build(jwks, **{setting: value})
+    assert_ok(get_tasks(app, ED.sign(claims(jwks.base, **{claim: value}))))
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base))))
+    assert_invalid_token(
+        get_tasks(app, ED.sign(claims(jwks.base, **{claim: value, other: ELSEWHERE})))
+    )
 
 
 # --------------------------------------------------------------------------- algorithm confusion
@@ -480,7 +440,7 @@ def test_hs256_signed_with_the_rsa_public_key_is_401(
     token = forge(
         header, claims(jwks.base), lambda m: hmac.new(hmac_key, m, hashlib.sha256).digest()
     )
-    assert_401(get_tasks(app, token))
+    assert_invalid_token(get_tasks(app, token))
     # the app still works for the genuine RS256 token
     assert_ok(get_tasks(app, RSA_RS.sign(claims(jwks.base))))
 
@@ -525,7 +485,7 @@ def test_signature_algorithm_confusion_is_401(
     build: Callable[..., Flask], jwks: JWKSServer, case: str
 ) -> None:
     app = build(jwks)
-    assert_401(get_tasks(app, CONFUSED[case](jwks.base)))
+    assert_invalid_token(get_tasks(app, CONFUSED[case](jwks.base)))
 
 
 @pytest.mark.parametrize(
@@ -542,7 +502,7 @@ def test_embedded_jwk_header_is_ignored(
     else:
         token = EVIL_ED.sign(claims(jwks.base), **header)
     assert jwt.get_unverified_header(token)["jwk"]["x"] == EVIL_ED.jwk()["x"]
-    assert_401(get_tasks(app, token))
+    assert_invalid_token(get_tasks(app, token))
 
 
 @pytest.mark.parametrize("header_name", ["jku", "x5u"])
@@ -556,7 +516,7 @@ def test_jku_and_x5u_headers_are_never_fetched(
 ) -> None:
     app = build(jwks)
     token = EVIL_ED.sign(claims(jwks.base), kid=kid, **{header_name: attacker.jwks_url})
-    assert_401(get_tasks(app, token))
+    assert_invalid_token(get_tasks(app, token))
     assert attacker.requests == 0
     assert all(path == JWKS_PATH for path in jwks.paths)
 
@@ -567,8 +527,8 @@ def test_redirecting_jwks_url_is_not_followed(
     jwks.mode = "redirect"
     jwks.redirect_to = attacker.jwks_url
     app = build(jwks)
-    assert_401(get_tasks(app, EVIL_ED.sign(claims(jwks.base), kid="ed-1")))
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base))))  # no keys were loaded at all
+    assert_invalid_token(get_tasks(app, EVIL_ED.sign(claims(jwks.base), kid="ed-1")))
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base))))  # no keys were loaded at all
     assert jwks.requests == 1
     assert attacker.requests == 0
 
@@ -582,11 +542,11 @@ def test_alg_none_is_401(
     payload = b64url(json.dumps(claims(jwks.base)))
     for header in ({"alg": alg}, {"alg": alg, "kid": ED.kid}):
         unsigned = b64url(json.dumps(header)) + "." + payload + "."
-        assert_401(get_tasks(app, unsigned))
+        assert_invalid_token(get_tasks(app, unsigned))
     # a real signature under an alg none header does not help either
     real = ED.sign(claims(jwks.base)).split(".")[2]
     token = b64url(json.dumps({"alg": alg, "kid": ED.kid})) + "." + payload + "." + real
-    assert_401(get_tasks(app, token))
+    assert_invalid_token(get_tasks(app, token))
 
 
 # --------------------------------------------------------------------------- the bad-token matrix
@@ -647,7 +607,7 @@ BAD_TOKENS: dict[str, Callable[[str], str]] = {
 @pytest.mark.parametrize("case", list(BAD_TOKENS), ids=list(BAD_TOKENS))
 def test_bad_jwks_token_is_401(build: Callable[..., Flask], jwks: JWKSServer, case: str) -> None:
     app = build(jwks, BETTER_AUTH_SECRET=None)  # the JWKS method alone decides
-    assert_401(get_tasks(app, BAD_TOKENS[case](jwks.base)))
+    assert_invalid_token(get_tasks(app, BAD_TOKENS[case](jwks.base)))
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base))))  # and the app is fine
 
 
@@ -697,7 +657,7 @@ def test_removed_key_stops_working_when_the_cache_expires(
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base))))  # still cached
     assert jwks.requests == 1
     time.sleep(1.1)
-    assert_401(get_tasks(app, ED.sign(claims(jwks.base))))
+    assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base))))
     assert jwks.requests == 2
     assert_ok(get_tasks(app, ED_NEW.sign(claims(jwks.base))))
     assert jwks.requests == 2
@@ -774,7 +734,7 @@ def test_unknown_kid_flood_is_rate_limited(build: Callable[..., Flask], jwks: JW
     client = app.test_client()
     for i in range(50):
         token = ED.sign(claims(jwks.base), kid=f"made-up-{i}")
-        assert_401(client.get(f"/api/{ALICE}/tasks", headers=bearer(token)))
+        assert_invalid_token(client.get(f"/api/{ALICE}/tasks", headers=bearer(token)))
     assert 1 <= jwks.requests <= 2
     before = jwks.requests
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base))))  # the real key was loaded meanwhile
@@ -851,7 +811,7 @@ def test_cached_keys_survive_a_jwks_outage(
     assert_ok(resp)  # every cached key, not only the one used
     assert elapsed < FAST_ENOUGH
     resp, elapsed = timed_get(app, ED_NEW.sign(claims(jwks.base)))
-    assert_401(resp)  # a key it never saw
+    assert_invalid_token(resp)  # a key it never saw
     assert elapsed < FAST_ENOUGH
 
 
@@ -862,13 +822,13 @@ def test_uncached_kid_during_outage_is_a_quick_401(
     _make_trouble(jwks, mode)
     app = build(jwks, JWKS_TIMEOUT_SECONDS=1)
     resp, elapsed = timed_get(app, ED.sign(claims(jwks.base)))
-    assert_401(resp)  # never a 500, never a hang
+    assert_invalid_token(resp)  # never a 500, never a hang
     assert elapsed < FAST_ENOUGH
     assert jwks.requests == (0 if mode == "refused" else 1)
     # a flood during the outage does not hammer the auth server, nor wait on it
     start = time.monotonic()
     for i in range(10):
-        assert_401(get_tasks(app, ED.sign(claims(jwks.base), kid=f"made-up-{i}")))
+        assert_invalid_token(get_tasks(app, ED.sign(claims(jwks.base), kid=f"made-up-{i}")))
     assert time.monotonic() - start < FAST_ENOUGH
     assert jwks.requests == (0 if mode == "refused" else 1)
 
@@ -880,7 +840,7 @@ def test_trickling_jwks_server_is_bounded_by_the_timeout(
     app = build(jwks, JWKS_TIMEOUT_SECONDS=1)
     resp, elapsed = timed_get(app, ED.sign(claims(jwks.base)))
     assert elapsed < FAST_ENOUGH, f"the request waited {elapsed:.1f} s on the JWKS server"
-    assert_401(resp)  # the fetch was cut off at the timeout: no key
+    assert_invalid_token(resp)  # the fetch was cut off at the timeout: no key
 
 
 def test_concurrent_requests_on_a_hanging_jwks_server_do_not_wait(
@@ -936,7 +896,7 @@ def test_neither_secret_nor_jwks_url_is_a_config_error(database_url: str) -> Non
 
 def test_jwks_only_rejects_hs256(build: Callable[..., Flask], jwks: JWKSServer) -> None:
     app = build(jwks, BETTER_AUTH_SECRET=None)
-    assert_401(get_tasks(app, create_token(TEST_SECRET, ALICE)))
+    assert_invalid_token(get_tasks(app, create_token(TEST_SECRET, ALICE)))
     assert_ok(get_tasks(app, ED.sign(claims(jwks.base))))
 
 
@@ -975,7 +935,7 @@ def test_jwks_algorithm_allow_list_is_honoured(
     app = build(jwks, JWT_JWKS_ALGORITHMS=["ES256"])
     assert_ok(get_tasks(app, P256.sign(claims(jwks.base))))
     for key in (ED, P521, RSA_RS, RSA_PS):
-        assert_401(get_tasks(app, key.sign(claims(jwks.base))))
+        assert_invalid_token(get_tasks(app, key.sign(claims(jwks.base))))
 
 
 def test_app_uses_the_configured_jwks_authority(
@@ -997,14 +957,9 @@ def test_email_and_name_claims_are_stored_on_first_task(
     client = app.test_client()
     token = ED.sign(claims(jwks.base, email="alice@example.com", name="Alice Liddell"))
     assert_ok(client.get(f"/api/{ALICE}/tasks", headers=bearer(token)))
-    with app.app_context():
-        assert db.session.get(User, ALICE) is None  # reading creates no user
-        db.session.remove()
+    assert stored_user(app, ALICE) is None  # reading creates no user
     resp = client.post(f"/api/{ALICE}/tasks", json={"title": "First"}, headers=bearer(token))
     assert resp.status_code == 201, resp.get_data(as_text=True)
     assert resp.get_json()["user_id"] == ALICE
-    with app.app_context():
-        user = db.session.get(User, ALICE)
-        assert user is not None
-        assert (user.id, user.email, user.name) == (ALICE, "alice@example.com", "Alice Liddell")
-        db.session.remove()
+    user = stored_user(app, ALICE)
+    assert user == {"id": ALICE, "email": "alice@example.com", "name": "Alice Liddell"}

@@ -20,7 +20,8 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
-from conftest import Gunicorn, child_pids, gunicorn_server, migrated_database
+from conftest import migrated_database
+from support import Gunicorn, child_pids
 from test_better_auth_e2e import (
     HTTP_TIMEOUT,
     AuthServer,
@@ -52,7 +53,7 @@ def service(
 ) -> Iterator[Gunicorn]:
     url = migrated_database(request, database_url, tmp_path)
     # JWKS only: no shared secret, so every token is checked against Better Auth's keys.
-    with gunicorn_server(
+    with Gunicorn(
         url, tmp_path, BETTER_AUTH_URL=rotating_auth.url, BETTER_AUTH_SECRET="", LOG_LEVEL="INFO"
     ) as server:
         yield server
@@ -94,7 +95,7 @@ def test_every_worker_accepts_a_rotated_key_at_once(
 ) -> None:
     user = _sign_up(rotating_auth, "rota@example.com", "Rota Tion")
     path = f"/api/{user.sub}/tasks"
-    workers = child_pids(service.process.pid)
+    workers = child_pids(service.pid)
     assert len(workers) == 2
     # Both workers learn the current key: requests until each has served some.
     assert burst(service, path, user.token) == [200] * FRESH_REQUESTS

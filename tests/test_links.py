@@ -2,8 +2,8 @@
 
 Contract: issue 13, part 4 ("Absolute Link and Location, correct behind the trusted proxy;
 ids never reused on SQLite (as PostgreSQL's sequences already do)"), and
-/work/shared/spec/api.md, "Routes" (201 with ``Location``; the list's ``Link`` header,
-RFC 8288, with first and last, and next/prev where such a page exists).
+docs/api.md, "Routes" (201 with ``Location``; absolute URLs) and "The list" (its ``Link``
+header, RFC 8288, with first and last, and next/prev where such a page exists).
 
 - ``Location`` and every ``Link`` target are absolute URLs built from the request
   (``http://localhost`` with Flask's test client); a ``Link`` keeps every other query
@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import ALICE, BOB, make_app, tasks_url
+from conftest import ALICE, BOB, tasks_url
 from flask import Flask
 
 LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]+)"')
@@ -205,55 +205,44 @@ def test_link_keeps_characters_that_need_encoding(
 # --------------------------------------------------------------------------- behind a proxy
 
 
-@pytest.fixture
-def proxied_app(app: Flask, database_url: str) -> Flask:
-    """The session app migrated the database; this one trusts one proxy hop."""
-    return make_app(database_url, TRUSTED_PROXY_COUNT=1)
-
-
-def test_behind_a_trusted_proxy_urls_use_the_forwarded_scheme(
-    proxied_app: Flask, auth_headers: Callable[..., dict[str, str]]
+@pytest.mark.parametrize(
+    ("proxies", "scheme"),
+    [(1, "https"), (0, "http")],
+    ids=["behind a trusted proxy the forwarded scheme is used", "without one it is ignored"],
+)
+def test_location_and_link_urls_take_the_scheme_only_from_a_trusted_proxy(
+    extra_app: Callable[..., Flask],
+    auth_headers: Callable[..., dict[str, str]],
+    proxies: int,
+    scheme: str,
 ) -> None:
-    client = proxied_app.test_client()
+    client = extra_app(TRUSTED_PROXY_COUNT=proxies).test_client()
     headers = {**auth_headers(), **PROXY_HEADERS}
     for i in range(3):
         response = client.post(tasks_url(), headers=headers, json={"title": f"P{i}"})
         assert response.status_code == 201
         task_id = response.get_json()["id"]
-        assert response.headers["Location"] == f"https://localhost/api/{ALICE}/tasks/{task_id}"
+        assert response.headers["Location"] == f"{scheme}://localhost/api/{ALICE}/tasks/{task_id}"
     listed = client.get(f"{tasks_url()}?page_size=1&page=2", headers=headers)
     assert listed.status_code == 200
     found = links(listed)
     assert set(found) == {"first", "prev", "next", "last"}
     for url in found.values():
-        assert url.startswith(f"https://localhost/api/{ALICE}/tasks?"), url
+        assert url.startswith(f"{scheme}://localhost/api/{ALICE}/tasks?"), url
 
 
 def test_behind_a_trusted_proxy_the_forwarded_host_is_not_trusted(
-    proxied_app: Flask, auth_headers: Callable[..., dict[str, str]]
+    extra_app: Callable[..., Flask], auth_headers: Callable[..., dict[str, str]]
 ) -> None:
     """Only X-Forwarded-For and -Proto are trusted (issue 12, part 1): a client's
     X-Forwarded-Host cannot point Location elsewhere."""
     headers = {**auth_headers(), **PROXY_HEADERS, "X-Forwarded-Host": "evil.example"}
-    response = proxied_app.test_client().post(tasks_url(), headers=headers, json={"title": "x"})
+    proxied = extra_app(TRUSTED_PROXY_COUNT=1).test_client()
+    response = proxied.post(tasks_url(), headers=headers, json={"title": "x"})
     assert response.status_code == 201
     assert urlsplit(response.headers["Location"]).netloc == "localhost", response.headers[
         "Location"
     ]
-
-
-def test_without_trusted_proxies_forwarded_headers_are_ignored(
-    client: Any, auth_headers: Callable[..., dict[str, str]]
-) -> None:
-    headers = {**auth_headers(), **PROXY_HEADERS}
-    for i in range(3):
-        response = client.post(tasks_url(), headers=headers, json={"title": f"P{i}"})
-        assert response.status_code == 201
-        task_id = response.get_json()["id"]
-        assert response.headers["Location"] == f"http://localhost/api/{ALICE}/tasks/{task_id}"
-    listed = client.get(f"{tasks_url()}?page_size=1&page=2", headers=headers)
-    for url in links(listed).values():
-        assert url.startswith(f"http://localhost/api/{ALICE}/tasks?"), url
 
 
 # --------------------------------------------------------------------------- ids never reused

@@ -1,8 +1,8 @@
 """The OpenAPI document, the docs page, and a property-based run against the document.
 
-Contract, "Documentation": /openapi.json and /docs are generated from the code,
-with title, description, version, every route, schemas, examples, every error
-response and the bearer JWT scheme; the page works with no internet access.
+Contract: docs/api.md, "Typed clients" (and its opening): /openapi.json and /docs are
+generated from the code, with title, description, version, every route, schemas, examples,
+every error response and the bearer JWT scheme; the page works with no internet access.
 """
 
 from __future__ import annotations

@@ -16,12 +16,10 @@ suite turns rate limits off by default, so the limit tests pass ``RATELIMIT_ENAB
 
 from __future__ import annotations
 
-import http
 import json
 import logging
 import random
 import re
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,32 +29,28 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import (
-    ALICE,
-    BOB,
-    TEST_SECRET,
-    Gunicorn,
-    child_pids,
-    gunicorn_server,
-    make_app,
-    migrated_database,
-    require,
-)
+from conftest import ALICE, BOB, TEST_SECRET, make_app, migrated_database, require
 from flask import Flask, request
 from flask_migrate import downgrade, upgrade
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
+from support import (
+    REDIS_HOST,
+    REDIS_PORT,
+    Gunicorn,
+    assert_error,
+    child_pids,
+    redis_answers,
+)
 
 from app.auth import create_token
 from app.logs import JSONFormatter
 from app.models import db
 
-REPO = Path(__file__).resolve().parent.parent
 # Port 1 refuses at once: "the database is unreachable" without waiting for a timeout.
 UNREACHABLE_DB = "postgresql://postgres@127.0.0.1:1/nope"
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 REDIS_DOWN_URL = "redis://:{password}@127.0.0.1:1/0"  # connection refused
 
@@ -80,19 +74,6 @@ def unique_user() -> str:
     return f"ops-{uuid.uuid4().hex}"
 
 
-def assert_error_shape(response: Any, code: int) -> dict[str, Any]:
-    """The contract's error body: {"code", "status", "message"[, "errors"]}, as JSON."""
-    assert response.status_code == code
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert isinstance(body, dict), body
-    assert body["code"] == code
-    assert body["status"] == http.HTTPStatus(code).phrase
-    assert isinstance(body["message"], str) and body["message"]
-    assert set(body) <= {"code", "status", "message", "errors"}
-    return body
-
-
 def positive_int(value: str | None) -> int:
     assert value is not None and value.isdigit(), value
     assert int(value) > 0, value
@@ -101,7 +82,7 @@ def positive_int(value: str | None) -> int:
 
 def assert_rate_limited(response: Any, limit: int) -> None:
     """429 in the error shape with Retry-After and the RateLimit-* headers of the refusal."""
-    assert_error_shape(response, 429)
+    assert_error(response, 429)
     retry_after = positive_int(response.headers.get("Retry-After"))
     assert retry_after <= 61  # every limit under test is "N per minute"
     assert response.headers.get("RateLimit-Limit") == str(limit)
@@ -135,18 +116,9 @@ def api_app(app: Flask, **overrides: Any) -> Flask:
     return make_app(app.config["SQLALCHEMY_DATABASE_URI"], **overrides)
 
 
-def redis_is_running() -> bool:
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def redis_url() -> str:
-    require(redis_is_running(), f"Redis is not running on {REDIS_HOST}:{REDIS_PORT}")
+    require(redis_answers(), f"Redis is not running on {REDIS_HOST}:{REDIS_PORT}")
     return REDIS_URL
 
 
@@ -213,7 +185,7 @@ def test_readyz_is_503_when_the_database_is_unreachable() -> None:
     started = time.perf_counter()
     response = app.test_client().get("/readyz")
     assert time.perf_counter() - started < 3
-    assert_error_shape(response, 503)
+    assert_error(response, 503)
     positive_int(response.headers.get("Retry-After"))
 
 
@@ -222,7 +194,7 @@ def test_readyz_is_503_before_migrations_and_200_after(fresh_database_url: str) 
     client = app.test_client()
     try:
         before = client.get("/readyz")
-        assert_error_shape(before, 503)
+        assert_error(before, 503)
         positive_int(before.headers.get("Retry-After"))
 
         with app.app_context():
@@ -236,7 +208,7 @@ def test_readyz_is_503_before_migrations_and_200_after(fresh_database_url: str) 
         with app.app_context():
             downgrade(revision="base")
             db.session.remove()
-        assert_error_shape(client.get("/readyz"), 503)
+        assert_error(client.get("/readyz"), 503)
     finally:
         with app.app_context():
             db.engine.dispose()
@@ -384,7 +356,7 @@ def test_no_token_secret_body_or_query_in_any_log_line(
     response = failing.test_client().post(
         "/boom", headers={**auth, **rid()}, json={"secret-field": marker}
     )
-    error = assert_error_shape(response, 500)
+    error = assert_error(response, 500)
     assert "deliberate failure" not in error["message"]
     assert response.headers["X-Request-ID"] == ids[-1]
 
@@ -483,7 +455,7 @@ def test_metrics_content_type_is_the_exposition_format(client: Any) -> None:
 def test_metrics_disabled_is_404_and_counts_nothing(app: Flask) -> None:
     disabled = api_app(app, METRICS_ENABLED=False)
     client = disabled.test_client()
-    assert_error_shape(client.get("/metrics"), 404)
+    assert_error(client.get("/metrics"), 404)
     before = scrape_registry()
     assert client.get(f"/api/{ALICE}/tasks", headers=bearer(ALICE)).status_code == 200
     after = scrape_registry()
@@ -502,7 +474,7 @@ def gunicorn(
 ) -> Iterator[Gunicorn]:
     """Real gunicorn, two workers, multiprocess metrics in a temp folder."""
     url = migrated_database(request, database_url, tmp_path)
-    with gunicorn_server(url, tmp_path) as server:
+    with Gunicorn(url, tmp_path) as server:
         yield server
 
 
@@ -671,19 +643,26 @@ def test_redis_down_fails_open_and_is_logged(app: Flask, caplog: pytest.LogCaptu
 # --------------------------------------------------------------------------- trusted proxies
 
 
-def test_trusted_proxy_keys_the_address_limit_on_the_forwarded_client(app: Flask) -> None:
-    limited = api_app(
+def address_limited(app: Flask, proxies: int) -> Callable[[str], int]:
+    """An unauthenticated list request with this X-Forwarded-For, through an app that allows
+    an address 2 requests a minute and trusts ``proxies`` proxy hops: its status."""
+    client = api_app(
         app,
         RATELIMIT_ENABLED=True,
         RATE_LIMIT_PER_ADDRESS="2 per minute",
-        TRUSTED_PROXY_COUNT=1,
-    )
-    client = limited.test_client()
-    path = f"/api/{ALICE}/tasks"
+        TRUSTED_PROXY_COUNT=proxies,
+    ).test_client()
 
     def get(forwarded_for: str) -> int:
-        return client.get(path, headers={"X-Forwarded-For": forwarded_for}).status_code
+        return client.get(
+            f"/api/{ALICE}/tasks", headers={"X-Forwarded-For": forwarded_for}
+        ).status_code
 
+    return get
+
+
+def test_trusted_proxy_keys_the_address_limit_on_the_forwarded_client(app: Flask) -> None:
+    get = address_limited(app, proxies=1)
     assert [get("203.0.113.7") for _ in range(3)] == [401, 401, 429]
     assert [get("203.0.113.8") for _ in range(2)] == [401, 401]  # its own budget
     # With one proxy, only the address it appended counts: a client-supplied entry
@@ -692,16 +671,6 @@ def test_trusted_proxy_keys_the_address_limit_on_the_forwarded_client(app: Flask
 
 
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(app: Flask) -> None:
-    limited = api_app(
-        app,
-        RATELIMIT_ENABLED=True,
-        RATE_LIMIT_PER_ADDRESS="2 per minute",
-        TRUSTED_PROXY_COUNT=0,
-    )
-    client = limited.test_client()
-    path = f"/api/{ALICE}/tasks"
-    statuses = [
-        client.get(path, headers={"X-Forwarded-For": address}).status_code
-        for address in ("203.0.113.1", "203.0.113.2", "203.0.113.3")
-    ]
+    get = address_limited(app, proxies=0)
+    statuses = [get(address) for address in ("203.0.113.1", "203.0.113.2", "203.0.113.3")]
     assert statuses == [401, 401, 429]  # all three are the test client's 127.0.0.1

@@ -1,4 +1,6 @@
-"""Process-level tests: the real gunicorn (gunicorn.conf.py, wsgi:app) in a subprocess.
+"""Process-level tests: the real gunicorn (gunicorn.conf.py, wsgi:app) in a subprocess, with
+the worker model that ships (gunicorn.conf.py's defaults: two sync workers, each serving one
+request at a time).
 
 - Database faults: gunicorn against a throwaway PostgreSQL (initdb + pg_ctl in a temp
   folder, on a free port: never the machine's main server), under a steady load of
@@ -24,9 +26,7 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,87 +38,29 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import ALICE, TEST_SECRET, make_app, require
+from conftest import ALICE, TEST_SECRET, migrate, require
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
+from support import (
+    GRACEFUL_TIMEOUT,
+    REDIS_HOST,
+    REDIS_PORT,
+    SHIPPED_WORKERS,
+    Gunicorn,
+    assert_error,
+    free_port,
+    is_error_shape,
+    redis_answers,
+)
 
 from app.auth import create_token
 from app.models import db
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CMD = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
-GRACEFUL_TIMEOUT = 30  # gunicorn.conf.py's graceful_timeout
-START_TIMEOUT = 20  # seconds for gunicorn to answer /healthz
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-
-# Every variable the service or gunicorn.conf.py reads. The child gets none of them from
-# the test's environment, only the values set here: a developer's shell, or a .env that
-# gunicorn.conf.py/wsgi.py load (they never override a variable that is set, even to "")
-# cannot change what the tests see. "" means "the default" for the app's own settings.
-SERVICE_ENV: dict[str, str] = {
-    "BETTER_AUTH_SECRET": TEST_SECRET,
-    "BETTER_AUTH_URL": "",
-    "BETTER_AUTH_JWKS_URL": "",
-    "JWT_ISSUER": "",
-    "JWT_AUDIENCE": "",
-    "JWT_SECRET_ALGORITHMS": "",
-    "JWT_JWKS_ALGORITHMS": "",
-    "JWT_LEEWAY": "",
-    "JWKS_CACHE_SECONDS": "",
-    "JWKS_TIMEOUT_SECONDS": "",
-    "JWKS_MIN_REFRESH_SECONDS": "",
-    "CORS_ORIGINS": "",
-    "CORS_MAX_AGE": "",
-    "DB_POOL_SIZE": "5",
-    "DB_MAX_OVERFLOW": "2",
-    "DB_CONNECT_TIMEOUT": "2",
-    "DB_STATEMENT_TIMEOUT_MS": "5000",
-    "HOST": "127.0.0.1",
-    "WEB_CONCURRENCY": "2",
-    "GUNICORN_THREADS": "4",
-    "GUNICORN_WORKER_CLASS": "gthread",
-    "FORWARDED_ALLOW_IPS": "127.0.0.1",
-    "TRUSTED_PROXY_COUNT": "0",
-    "REDIS_URL": "",
-    "RATELIMIT_ENABLED": "false",
-    "RATE_LIMIT_PER_USER": "",
-    "RATE_LIMIT_PER_ADDRESS": "",
-    "METRICS_ENABLED": "true",
-    "LOG_LEVEL": "warning",
-    "LOG_FORMAT": "json",
-}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def auth(user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(TEST_SECRET, user_id)}"}
-
-
-def migrate_database(url: str) -> None:
-    """Bring a database to the migrations' head, as ``flask db upgrade`` does."""
-    app = make_app(url)
-    with app.app_context():
-        upgrade()
-        db.session.remove()
-        db.engine.dispose()
-
-
-def is_error_shape(body: Any, code: int) -> bool:
-    return (
-        isinstance(body, dict)
-        and body.get("code") == code
-        and isinstance(body.get("status"), str)
-        and isinstance(body.get("message"), str)
-        and bool(body["message"])
-    )
 
 
 def json_or_none(response: requests.Response) -> Any:
@@ -126,93 +68,6 @@ def json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-class Gunicorn:
-    """``gunicorn -c gunicorn.conf.py wsgi:app`` in its own session (process group)."""
-
-    def __init__(self, database_url: str, workdir: Path, name: str = "gunicorn", **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.workdir = workdir
-        self.log_path = workdir / f"{name}.log"
-        metrics_dir = workdir / f"{name}-metrics"
-        child_env = {k: v for k, v in os.environ.items() if k not in SERVICE_ENV}
-        child_env.pop("TEST_DATABASE_URL", None)
-        child_env.update(SERVICE_ENV)
-        child_env.update(
-            DATABASE_URL=database_url,
-            PORT=str(self.port),
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-        )
-        child_env.update(env)
-        self.env = child_env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> Gunicorn:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                GUNICORN_CMD,
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"gunicorn exited with {self.proc.returncode} before answering /healthz:\n"
-                    + self.log_tail()
-                )
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(
-            f"gunicorn did not answer /healthz within {START_TIMEOUT} s:\n{self.log_tail()}"
-        )
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL to the whole process group if it lingers."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=GRACEFUL_TIMEOUT + 5)
-            except subprocess.TimeoutExpired:
-                pass
-        # Workers orphaned by a dead master would still be in the group.
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=10)
-        return self.proc.returncode
 
 
 @pytest.fixture
@@ -355,11 +210,14 @@ class Outcome:
 
 @dataclass
 class WriteLoad:
-    """A few threads POSTing tasks in a loop, every outcome recorded."""
+    """Threads POSTing tasks in a loop, every outcome recorded. One per sync worker: every
+    worker is kept busy, and no request waits for a worker behind another client's, so each
+    one's time is the service's answer time (a hung worker shows as its client's request
+    timing out)."""
 
     url: str
     user_id: str
-    threads: int = 3
+    threads: int = SHIPPED_WORKERS
     pause: float = 0.01
     max_seconds: float = 40
     max_requests_per_thread: int = 3000
@@ -443,12 +301,12 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(workdir: 
         pg.initdb()
         pg.start()
         pg.create_database()
-        migrate_database(pg.url)
+        migrate(pg.url)
         server = Gunicorn(pg.url, workdir, name="fault").start()
 
         def readyz() -> tuple[int, str | None, Any, float]:
             started = time.monotonic()
-            r = requests.get(server.url + "/readyz", timeout=5)
+            r = requests.get(server.base + "/readyz", timeout=5)
             return (
                 r.status_code,
                 r.headers.get("Retry-After"),
@@ -458,7 +316,7 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(workdir: 
 
         assert readyz()[0] == 200
 
-        load = WriteLoad(server.url, ALICE).start()
+        load = WriteLoad(server.base, ALICE).start()
         t0 = time.monotonic()
         time.sleep(2)
 
@@ -526,7 +384,7 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(workdir: 
         assert ready_up[0] == 200 and ready_up[2].get("status") == "ready", ready_up
 
         # -- recovery without a restart --
-        assert server.proc is not None and server.proc.poll() is None, "gunicorn died"
+        assert server.process is not None and server.process.poll() is None, "gunicorn died"
         assert recovered_at is not None, (
             f"no 201 within 10 s of PostgreSQL being back: "
             f"{_describe([o for o in outcomes if o.sent >= t_start_done], t0)}\n{server.log_tail()}"
@@ -697,7 +555,7 @@ def sigterm_run(
         }.items():
             slow.putheader(name, value)
         slow.endheaders(body[:10])
-        time.sleep(0.3)  # a worker thread has it and waits for the rest of the body
+        time.sleep(0.3)  # a worker has it and waits for the rest of the body
 
         t_term = time.monotonic()
         os.kill(server.pid, signal.SIGTERM)
@@ -709,9 +567,9 @@ def sigterm_run(
         except (OSError, http.client.HTTPException) as exc:
             slow_body = repr(exc).encode()
 
-        assert server.proc is not None
+        assert server.process is not None
         try:
-            returncode = server.proc.wait(timeout=GRACEFUL_TIMEOUT + 5)
+            returncode = server.process.wait(timeout=GRACEFUL_TIMEOUT + 5)
         except subprocess.TimeoutExpired:
             returncode = None
         exit_after = time.monotonic() - t_term
@@ -798,19 +656,10 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(sigterm_run: ShutdownRu
 # --- scale-out ------------------------------------------------------------------------
 
 
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 def test_two_instances_share_rate_limits_and_data(
     app: Flask, database_url: str, workdir: Path
 ) -> None:
-    require(_redis_answers(), "Redis is not running on 127.0.0.1:6379")
+    require(redis_answers(), "Redis is not running on 127.0.0.1:6379")
     env = {
         "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
         "RATELIMIT_ENABLED": "true",
@@ -827,14 +676,13 @@ def test_two_instances_share_rate_limits_and_data(
         limited = f"scale-{uuid.uuid4()}"
         headers = auth(limited)
         statuses = []
-        for base in (one.url, one.url, one.url, two.url, two.url):
+        for base in (one.base, one.base, one.base, two.base, two.base):
             r = requests.get(f"{base}/api/{limited}/tasks", headers=headers, timeout=5)
             statuses.append(r.status_code)
         assert statuses == [200] * 5, statuses
-        for base in (one.url, two.url):
+        for base in (one.base, two.base):
             r = requests.get(f"{base}/api/{limited}/tasks", headers=headers, timeout=5)
-            assert r.status_code == 429, (base, r.status_code, r.text)
-            assert is_error_shape(r.json(), 429), r.text
+            assert_error(r, 429)
             assert (r.headers.get("Retry-After") or "").isdigit(), dict(r.headers)
 
         # What one instance writes, the other reads.
@@ -842,7 +690,7 @@ def test_two_instances_share_rate_limits_and_data(
         created = []
         for n in range(2):  # 2 writes + 1 list + 2 reads: within this user's 5 per minute
             r = requests.post(
-                f"{one.url}/api/{writer}/tasks",
+                f"{one.base}/api/{writer}/tasks",
                 json={"title": f"via one {n}"},
                 headers=auth(writer),
                 timeout=5,
@@ -850,7 +698,7 @@ def test_two_instances_share_rate_limits_and_data(
             assert r.status_code == 201, r.text
             created.append(r.json())
         r = requests.get(
-            f"{two.url}/api/{writer}/tasks",
+            f"{two.base}/api/{writer}/tasks",
             params={"sort": "created", "order": "asc"},
             headers=auth(writer),
             timeout=5,
@@ -859,7 +707,7 @@ def test_two_instances_share_rate_limits_and_data(
         assert [t["id"] for t in r.json()] == [t["id"] for t in created]
         for task in created:
             r = requests.get(
-                f"{two.url}/api/{writer}/tasks/{task['id']}", headers=auth(writer), timeout=5
+                f"{two.base}/api/{writer}/tasks/{task['id']}", headers=auth(writer), timeout=5
             )
             assert r.status_code == 200 and r.json() == task, r.text
     finally:

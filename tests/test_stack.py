@@ -6,23 +6,35 @@ instances, PgBouncer in transaction mode, Redis) started once for the module.
 - bodies over 64 KiB (Content-Length or chunked) are a 413 JSON that leaves the client
   able to go on; bad chunked framing is a 400 JSON, a truncated body creates nothing;
 - the request log has the real client's address, never a client-supplied one;
+- behind a trusted load balancer (the stack trusts 127.0.0.4, NGINX_TRUSTED_PROXIES), the
+  client it names in X-Forwarded-For is the client everywhere: the app's request log,
+  nginx's access log, nginx's requests in progress per address and the app's per-address
+  rate limit; a client that is not a trusted balancer (127.0.0.5) cannot pass itself off as
+  another by sending that header;
 - a rolling restart of both instances fails no request; a user's rate limit is one
-  limit across both instances (a second stack, side by side);
+  limit across both instances (a second stack, side by side, with small limits);
 - ``kill -9`` of one instance's whole process group: no GET fails, no write answered
   201 is lost, the other instance carries on. Last, since it leaves one instance.
 
 A SIGHUP (gunicorn re-reads gunicorn.conf.py) keeps the request log and the metrics.
 
+The instances run gunicorn.conf.py's shipped worker model (sync workers, two per
+instance): the stack's environment names only what the tests need and passes nothing else
+on from the developer's shell.
+
 Run with TASKS_STACK=1 (``.ci/run``'s last step); the ordinary runs skip this module.
 Attackers bind to 127.0.0.2 and 127.0.0.3, so nginx's per-address limits apply to them and
-not to the normal client on 127.0.0.1.
+not to the normal client on 127.0.0.1; the "balancer" binds to 127.0.0.4 and forwards for
+clients of the documentation ranges, the spoofer binds to 127.0.0.5.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -40,6 +52,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from conftest import TEST_SECRET, require
+from support import is_error_shape
 
 from app.auth import create_token
 
@@ -59,28 +72,35 @@ CLIENT_TIMEOUT = 10  # client_header_timeout, client_body_timeout
 PER_ADDRESS = 16  # limit_conn per client address
 MAX_BODY = 64 * 1024
 ATTACKER, STALLER = "127.0.0.2", "127.0.0.3"
+# The load balancer in front of nginx (NGINX_TRUSTED_PROXIES), and a client that sends
+# X-Forwarded-For as a balancer would but is not one.
+BALANCER, SPOOFER = "127.0.0.4", "127.0.0.5"
+# Clients the balancer forwards for (documentation ranges: never a real client).
+CLIENTS = ("198.51.100.7", "203.0.113.9", "192.0.2.44")
+# gunicorn.conf.py's defaults, which the stack runs on: sync workers, WEB_CONCURRENCY.
+SHIPPED_WORKER_CLASS, SHIPPED_WORKERS = "sync", 2
 
-# What the stack's instances get, whatever the developer's shell says (stack.sh passes
-# the environment on; it never reads a .env).
+# The stack's whole environment: these settings and the defaults of gunicorn.conf.py and
+# app/config.py for every other one. stack.sh passes its environment on to the instances
+# (it never reads a .env), so nothing comes from the developer's shell but what any
+# process needs to run.
+PROCESS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
 STACK_ENV = {
     "BETTER_AUTH_SECRET": TEST_SECRET,
-    "BETTER_AUTH_URL": "",
-    "BETTER_AUTH_JWKS_URL": "",
-    "JWT_ISSUER": "",
-    "JWT_AUDIENCE": "",
-    "CORS_ORIGINS": "",
     "RATELIMIT_ENABLED": "true",
     "RATE_LIMIT_PER_USER": "1000000 per minute",
     "RATE_LIMIT_PER_ADDRESS": "1000000 per minute",
     "LOG_LEVEL": "info",  # a request line per request
     "LOG_FORMAT": "json",
-    "WEB_CONCURRENCY": "2",
-    "GUNICORN_THREADS": "2",
-    "GUNICORN_WORKER_CLASS": "gthread",
-    "GUNICORN_CMD_ARGS": "",
     "METRICS_ENABLED": "true",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "NGINX_TRUSTED_PROXIES": BALANCER,
 }
+
+
+def stack_env(**overrides: str) -> dict[str, str]:
+    inherited = {name: os.environ[name] for name in PROCESS_ENV if name in os.environ}
+    return {**inherited, **STACK_ENV, **overrides}
 
 
 def _database_server_url() -> str:
@@ -108,16 +128,6 @@ def auth(user_id: str) -> dict[str, str]:
 
 def new_user(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def is_error_shape(body: Any, code: int) -> bool:
-    return (
-        isinstance(body, dict)
-        and body.get("code") == code
-        and isinstance(body.get("status"), str)
-        and isinstance(body.get("message"), str)
-        and bool(body["message"])
-    )
 
 
 # --- the stack ------------------------------------------------------------------------
@@ -174,12 +184,10 @@ def stack_up(**overrides: str) -> Stack:
     parts = urlsplit(server)
     host, port = parts.hostname or "127.0.0.1", parts.port or 5432
     require(_answers(host, port), f"PostgreSQL is not answering at {host}:{port}")
-    env = {**os.environ, **STACK_ENV, **overrides, "DATABASE_URL": server}
-    env.pop("TEST_DATABASE_URL", None)
     result = subprocess.run(
         [str(STACK_SH), "up"],
         cwd=REPO_ROOT,
-        env=env,
+        env=stack_env(**overrides, DATABASE_URL=server),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -201,6 +209,7 @@ def stack_down(stack: Stack) -> None:
     result = subprocess.run(
         [str(STACK_SH), "down", str(stack.state)],
         cwd=REPO_ROOT,
+        env=stack_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -230,6 +239,15 @@ def _running(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
     except (OSError, IndexError):
         return False
+
+
+def test_the_instances_run_gunicorns_shipped_worker_model(stack: Stack) -> None:
+    """Nothing in the stack's environment chooses the worker model: each instance runs
+    gunicorn.conf.py's defaults (two sync workers), the model the production shape ships."""
+    for master, log in zip(stack.masters, stack.logs, strict=True):
+        text = log.read_text(errors="replace")
+        assert f"Using worker: {SHIPPED_WORKER_CLASS}" in text, text[-2000:]
+        assert len(_children(master)) == SHIPPED_WORKERS, _children(master)
 
 
 def list_all(base_url: str, user_id: str) -> list[dict[str, Any]]:
@@ -294,7 +312,9 @@ def parse_response(data: bytes) -> tuple[int | None, dict[str, str], Any]:
 
 
 def test_request_log_has_the_real_client_address_not_a_forwarded_one(stack: Stack) -> None:
-    require(_loopback_alias_works(), f"cannot bind to {ATTACKER} (loopback aliases)")
+    """Clients that are not a trusted balancer (127.0.0.1, 127.0.0.2) send every header a
+    client could use to name another address: the log has the address they connect from."""
+    require(_can_bind(ATTACKER), f"cannot bind to {ATTACKER} (loopback aliases)")
     user = new_user("addr")
     sent: dict[str, str] = {}  # request id -> source address
     for source in ("127.0.0.1", ATTACKER):
@@ -339,21 +359,157 @@ def test_request_log_has_the_real_client_address_not_a_forwarded_one(stack: Stac
     }
     assert not wrong, f"remote_addr is not the client's address (sent, logged): {wrong}"
     assert {by_id[rid]["instance"] for rid in sent} == {0, 1}, "one instance served every request"
-    # Every request line of both instances so far carries a real client address.
-    assert all(line.get("remote_addr") in ("127.0.0.1", ATTACKER) for line in lines), [
-        line for line in lines if line.get("remote_addr") not in ("127.0.0.1", ATTACKER)
+    # Every request line of both instances so far carries an address the tests connect
+    # from or the balancer forwards for, never one a client wrote.
+    known = {"127.0.0.1", ATTACKER, STALLER, SPOOFER, *CLIENTS}
+    assert all(line.get("remote_addr") in known for line in lines), [
+        line for line in lines if line.get("remote_addr") not in known
     ][:5]
 
 
-def _loopback_alias_works() -> bool:
+def _can_bind(*sources: str) -> bool:
     try:
-        with socket.socket() as s:
-            s.bind((ATTACKER, 0))
-        with socket.socket() as s:
-            s.bind((STALLER, 0))
+        for source in sources:
+            with socket.socket() as s:
+                s.bind((source, 0))
         return True
     except OSError:
         return False
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    request_id: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def get_from(
+    port: int,
+    source: str,
+    path: str,
+    headers: dict[str, str],
+    forwarded_for: str | None = None,
+) -> Answer:
+    """GET ``path`` through nginx on a connection from ``source`` (a loopback address),
+    with ``X-Forwarded-For: forwarded_for`` when given, and a new X-Request-ID."""
+    request_id = uuid.uuid4().hex
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        extra = {"X-Request-ID": request_id}
+        if forwarded_for is not None:
+            extra["X-Forwarded-For"] = forwarded_for
+        conn.request("GET", path, headers={**headers, **extra})
+        response = conn.getresponse()
+        body = response.read()
+        return Answer(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, body, request_id
+        )
+    finally:
+        conn.close()
+
+
+def logged_addresses(stack: Stack, answers: list[Answer]) -> dict[str, str | None]:
+    """The client address the app's request log has for each request (None: not logged)."""
+    by_id = {line.get("request_id"): line for line in stack.request_lines()}
+    return {a.request_id: by_id.get(a.request_id, {}).get("remote_addr") for a in answers}
+
+
+def test_behind_a_trusted_balancer_the_logs_have_the_client_it_forwards_for(
+    stack: Stack,
+) -> None:
+    """From the balancer, X-Forwarded-For names the client: as the client's only address,
+    after what the client itself wrote (a balancer appends), or before a second trusted
+    balancer's address (a chain). The app's request log and nginx's access log both have
+    that client. A spoofer (not trusted) that sends such headers is logged as itself."""
+    require(_can_bind(BALANCER, SPOOFER), f"cannot bind to {BALANCER}/{SPOOFER}")
+    user = new_user("lb")
+    a, b, c = CLIENTS
+    cases = [
+        (BALANCER, a, a),
+        (BALANCER, f"6.6.6.6, {a}", a),
+        (BALANCER, b, b),
+        (BALANCER, f"{a}, {b}", b),
+        (BALANCER, f"{c}, {BALANCER}", c),
+        (SPOOFER, a, SPOOFER),
+        (SPOOFER, f"{b}, {BALANCER}", SPOOFER),
+    ]
+    answers, expected = [], {}  # expected: the client's address, by request id
+    for n, (source, forwarded_for, client) in enumerate(cases):
+        # A mark in the query, to find the request in nginx's access log.
+        answer = get_from(
+            stack.port, source, f"/api/{user}/tasks?case={n}", auth(user), forwarded_for
+        )
+        assert answer.status == 200, (answer.status, answer.body[:200])
+        answers.append(answer)
+        expected[answer.request_id] = client
+
+    app_saw = logged_addresses(stack, answers)
+    assert app_saw == expected, f"the app's request log (logged, expected): {app_saw}, {expected}"
+
+    access_log = Path(stack.values["DIR"][0]) / "nginx" / "access.log"
+    nginx_saw = {}
+    for line in access_log.read_text(errors="replace").splitlines():
+        for n, answer in enumerate(answers):
+            if f"/api/{user}/tasks?case={n} " in line:
+                nginx_saw[answer.request_id] = line.split(" ", 1)[0]
+    assert nginx_saw == expected, f"nginx's access log (logged, expected): {nginx_saw}, {expected}"
+
+
+def test_behind_a_trusted_balancer_links_have_the_scheme_it_forwards(stack: Stack) -> None:
+    """A balancer that ends TLS says so in X-Forwarded-Proto: the app's absolute Link URLs
+    are https then. The same header from anyone else, or a value other than http/https,
+    counts for nothing (nginx's own scheme, http here)."""
+    require(_can_bind(BALANCER, SPOOFER), f"cannot bind to {BALANCER}/{SPOOFER}")
+    user = new_user("scheme")
+    a = CLIENTS[0]
+    cases = [(BALANCER, "https", "https"), (BALANCER, "gopher", "http"), (SPOOFER, "https", "http")]
+    for source, proto, scheme in cases:
+        headers = {**auth(user), "X-Forwarded-Proto": proto}
+        answer = get_from(stack.port, source, f"/api/{user}/tasks", headers, a)
+        assert answer.status == 200, (answer.status, answer.body[:200])
+        links = [part.split(">")[0].lstrip(" <") for part in answer.headers["link"].split(",")]
+        assert links and all(link.startswith(f"{scheme}://") for link in links), (source, links)
+
+
+def test_nginx_counts_requests_in_progress_per_client_behind_the_balancer(stack: Stack) -> None:
+    """PER_ADDRESS bodies trickling in for client A through the balancer take A's whole
+    share of limit_conn: one more request for A is refused (429 JSON), while client B
+    through the same balancer is served, and so is a spoofer (not trusted) that names A
+    in X-Forwarded-For: it counts as itself."""
+    require(_can_bind(BALANCER, SPOOFER), f"cannot bind to {BALANCER}/{SPOOFER}")
+    a, b, _ = CLIENTS
+    user = new_user("conn")
+    path = f"/api/{user}/tasks"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth(user)['Authorization']}"
+        f"\r\nX-Forwarded-For: {a}\r\nContent-Type: application/json\r\n"
+        'Content-Length: 100\r\n\r\n{"title": '
+    ).encode()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(PER_ADDRESS):
+            sock = connect_from(BALANCER, stack.port)
+            sock.sendall(head)
+            held.append(sock)
+        time.sleep(1)  # nginx has read the headers of every held request
+        over = get_from(stack.port, BALANCER, path, auth(user), a)
+        other = get_from(stack.port, BALANCER, path, auth(user), b)
+        spoofed = get_from(stack.port, SPOOFER, path, auth(user), a)
+        # The held requests are still waiting for their bodies: none was answered.
+        answered = [sock for sock in held if select.select([sock], [], [], 0)[0]]
+    finally:
+        for sock in held:
+            sock.close()
+    assert not answered, f"{len(answered)} of the held requests were answered"
+    assert over.status == 429 and is_error_shape(over.json(), 429), (over.status, over.body)
+    assert (over.headers.get("retry-after") or "").isdigit(), over.headers
+    assert other.status == 200, (other.status, other.body[:200])
+    assert spoofed.status == 200, (spoofed.status, spoofed.body[:200])
 
 
 # --- nginx's own answers ----------------------------------------------------------------
@@ -677,7 +833,7 @@ def test_slow_clients_cost_the_service_nothing(stack: Stack) -> None:
     the body timeout (it is per read), so those are bounded by the per-address
     connection limit instead (the rest are refused, 429 JSON) and held by nginx alone:
     none reaches an instance."""
-    require(_loopback_alias_works(), f"cannot bind to {ATTACKER}/{STALLER} (loopback aliases)")
+    require(_can_bind(ATTACKER, STALLER), f"cannot bind to {ATTACKER}/{STALLER} (loopback aliases)")
     attack_seconds = 20
     victim, attacker = new_user("victim"), new_user("attacker")
     requests.post(
@@ -874,7 +1030,7 @@ def test_rolling_restart_of_both_instances_fails_no_request(stack: Stack) -> Non
     """SIGHUP to one master, then (its new workers serving, the old ones gone) to the
     other: every request of a steady load of lists and creates succeeds."""
     user = new_user("rolling")
-    workers_per_instance = int(STACK_ENV["WEB_CONCURRENCY"])
+    workers_per_instance = SHIPPED_WORKERS
     t0 = time.monotonic()
     timeline = []
     with Load(stack.base_url, user) as load:
@@ -955,36 +1111,119 @@ def test_metrics_survive_a_rolling_restart(stack: Stack) -> None:
     assert _list_requests_counted(port) >= before
 
 
-def test_rate_limits_are_one_limit_across_both_instances() -> None:
-    """A second stack, beside the first, with 20 requests per minute per user: exactly 20
-    succeed whichever instance serves them, then 429 JSON with Retry-After."""
+# The second stack's rate limits (TestSmallRateLimits): per user, per client address.
+USER_LIMIT, ADDRESS_LIMIT = 20, 10
+
+
+def fresh_client() -> str:
+    """A client address no earlier run has used (rate-limit counts live in the shared Redis
+    for a minute or two): random in 2001:db8::/32, the IPv6 documentation prefix."""
+    return str(ipaddress.IPv6Address((0x20010DB8 << 96) | secrets.randbits(96)))
+
+
+def same_minute() -> None:
+    """Wait, if need be, until a sequence of requests fits in one minute's window: the
+    sliding window carries a share of the last minute's count over."""
+    while time.time() % 60 > 50:
+        time.sleep(0.5)
+
+
+def until_refused(port: int, source: str, user: str, forwarded_for: str) -> list[Answer]:
+    """GETs from ``source`` naming ``forwarded_for``, up to the first 429 (at most one
+    more than the per-address budget)."""
+    answers: list[Answer] = []
+    while len(answers) <= ADDRESS_LIMIT and (not answers or answers[-1].status != 429):
+        answers.append(get_from(port, source, f"/api/{user}/tasks", auth(user), forwarded_for))
+    return answers
+
+
+@pytest.fixture(scope="class")
+def limited() -> Iterator[Stack]:
+    """A second stack, beside the first, with the small rate limits; up for the tests of
+    one class."""
     require(_answers("127.0.0.1", 6379), "Redis is not answering on 127.0.0.1:6379")
-    limited = stack_up(RATE_LIMIT_PER_USER="20 per minute")
+    require(_can_bind(BALANCER, SPOOFER), f"cannot bind to {BALANCER}/{SPOOFER}")
+    started = stack_up(
+        RATE_LIMIT_PER_USER=f"{USER_LIMIT} per minute",
+        RATE_LIMIT_PER_ADDRESS=f"{ADDRESS_LIMIT} per minute",
+    )
     try:
+        yield started
+    finally:
+        stack_down(started)
+
+
+class TestSmallRateLimits:
+    """The rate limits, on the second stack (``limited``): 20 requests a minute per user,
+    10 per client address."""
+
+    def test_a_users_limit_is_one_limit_across_both_instances(self, limited: Stack) -> None:
+        """Exactly 20 requests of a user succeed whichever instance serves them (and
+        whichever client sends them: a new one each time, through the balancer), then 429
+        JSON with Retry-After."""
         user = new_user("limited")
-        # Stay within one minute's window (the sliding window's count carries over).
-        while time.time() % 60 > 50:
-            time.sleep(0.5)
-        statuses, retry_after, bodies = [], [], []
-        with requests.Session() as session:
-            for _ in range(30):
-                r = session.get(
-                    f"{limited.base_url}/api/{user}/tasks", headers=auth(user), timeout=10
-                )
-                statuses.append(r.status_code)
-                if r.status_code == 429:
-                    retry_after.append(r.headers.get("Retry-After", ""))
-                    bodies.append(r.json())
-        assert statuses == [200] * 20 + [429] * 10, statuses
+        same_minute()
+        answers = [
+            get_from(limited.port, BALANCER, f"/api/{user}/tasks", auth(user), fresh_client())
+            for _ in range(USER_LIMIT + 10)
+        ]
+        statuses = [a.status for a in answers]
+        assert statuses == [200] * USER_LIMIT + [429] * 10, statuses
+        refused = [a for a in answers if a.status == 429]
+        retry_after = [a.headers.get("retry-after", "") for a in refused]
         assert all(value.isdigit() and int(value) >= 1 for value in retry_after), retry_after
-        assert all(is_error_shape(body, 429) for body in bodies), bodies[:2]
+        assert all(is_error_shape(a.json(), 429) for a in refused), refused[0].body
+        # The user's limit refused them, not an address's.
+        assert {a.headers.get("ratelimit-limit") for a in refused} == {str(USER_LIMIT)}
         served = [line for line in limited.request_lines() if line.get("user_id") == user]
         ok_by_instance = {line["instance"] for line in served if line["status"] == 200}
         refused_by_instance = {line["instance"] for line in served if line["status"] == 429}
         # Both instances let some through and both refused: one count, not two.
         assert ok_by_instance == {0, 1} and refused_by_instance == {0, 1}, served
-    finally:
-        stack_down(limited)
+
+    def test_the_per_address_limit_counts_each_client_behind_the_balancer(
+        self, limited: Stack
+    ) -> None:
+        """Client A through the balancer uses up its 10 requests a minute (the 11th is a
+        429 of the per-address limit); client B through the same balancer is served, and
+        has its own whole budget. The log has each request under its client."""
+        a, b = fresh_client(), fresh_client()
+        same_minute()
+        answers_a = until_refused(limited.port, BALANCER, new_user("addr-a"), a)
+        answers_b = until_refused(limited.port, BALANCER, new_user("addr-b"), b)
+        for answers in (answers_a, answers_b):
+            statuses = [x.status for x in answers]
+            assert statuses == [200] * ADDRESS_LIMIT + [429], statuses
+            refused = answers[-1]
+            assert is_error_shape(refused.json(), 429), refused.body
+            assert refused.headers.get("ratelimit-limit") == str(ADDRESS_LIMIT)
+        logged = logged_addresses(limited, answers_a + answers_b)
+        wrong = {
+            rid: address
+            for rid, address in logged.items()
+            if address is None
+            or ipaddress.ip_address(address)
+            != ipaddress.ip_address(a if rid in {x.request_id for x in answers_a} else b)
+        }
+        assert not wrong, f"logged under another address: {wrong} (A {a}, B {b})"
+
+    def test_a_spoofer_is_limited_as_itself_not_as_the_client_it_names(
+        self, limited: Stack
+    ) -> None:
+        """A client that is not a trusted balancer sends X-Forwarded-For naming client C
+        until it is refused: the app logged every request under the spoofer's own address,
+        and C through the balancer then still has its whole budget."""
+        c = fresh_client()
+        same_minute()
+        spoofed = until_refused(limited.port, SPOOFER, new_user("spoofer"), c)
+        # Refused once its own address's budget was spent: after fewer requests when an
+        # earlier run's requests from this address still count.
+        assert spoofed[-1].status == 429, [x.status for x in spoofed]
+        assert spoofed[-1].headers.get("ratelimit-limit") == str(ADDRESS_LIMIT)
+        logged = logged_addresses(limited, spoofed)
+        assert set(logged.values()) == {SPOOFER}, logged
+        statuses = [x.status for x in until_refused(limited.port, BALANCER, new_user("c"), c)]
+        assert statuses == [200] * ADDRESS_LIMIT + [429], statuses
 
 
 def test_kill_9_of_one_instance_loses_no_get_and_no_acknowledged_write(stack: Stack) -> None:
@@ -1019,8 +1258,9 @@ def test_kill_9_of_one_instance_loses_no_get_and_no_acknowledged_write(stack: St
     assert all(o.status == 502 and is_error_shape(json.loads(o.body), 502) for o in failed_posts), (
         _show(failed_posts, t0)
     )
-    # Each writer's request in flight at the kill, and (rarely) one nginx sent on a kept-
-    # alive connection the kill had just closed: all sent around the kill, none later.
+    # Each writer's request in flight at the kill, and (rarely) one nginx sent in the
+    # moment the dying instance's socket still took connections: all sent around the
+    # kill, none later.
     assert len(failed_posts) <= 2 * 2, _show(failed_posts, t0)
     assert all(o.sent <= t_kill + 0.5 for o in failed_posts), _show(failed_posts, t0)
     after = [o for o in outcomes if o.sent > t_kill + 0.5]
