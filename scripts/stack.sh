@@ -12,7 +12,9 @@
 # `up` creates its own database tasks_stack_<id> there. Redis: REDIS_URL (default
 # redis://127.0.0.1:6379/0). The service's own variables (BETTER_AUTH_SECRET, CORS_ORIGINS,
 # RATE_LIMIT_PER_USER, LOG_FORMAT, WEB_CONCURRENCY, ...) are passed on from the environment;
-# a .env file is not read. nginx and pgbouncer are installed with apt-get when missing
+# a .env file is not read. So are nginx's: NGINX_CONN_PER_ADDRESS, and NGINX_TRUSTED_PROXIES
+# (the load balancers in front of nginx, whose X-Forwarded-For names the client; empty:
+# nginx is the edge). nginx and pgbouncer are installed with apt-get when missing
 # (as root). Several stacks can run side by side: each has its own ports and folder.
 # Progress goes to stderr; stdout has only the BASE_URL and STATE lines.
 set -euo pipefail
@@ -193,6 +195,12 @@ up() {
       "without a way to verify tokens. Export the frontend's secret (32+ characters)" \
       "or its Better Auth URL; this script does not invent one."
   fi
+  # NGINX_TRUSTED_PROXIES as set_real_ip_from lines, by the script the nginx image sources
+  # too (docker-compose.yml), so the list becomes directives in one place. First, so that a
+  # bad entry stops the start (its one line on stderr) before anything was started.
+  local real_ip_from
+  # shellcheck source=deploy/nginx-real-ip.envsh
+  real_ip_from=$(. deploy/nginx-real-ip.envsh && printf '%s' "$NGINX_REAL_IP_FROM") || exit 1
   [ -x .venv/bin/gunicorn ] || ./scripts/install.sh requirements.txt >&2
 
   local nginx pgbouncer missing=()
@@ -315,9 +323,12 @@ EOF
   # The template's placeholders, literally (nginx's own $variables stay as they are).
   # shellcheck disable=SC2016
   local listen_ph='${NGINX_LISTEN}' servers_ph='${TASKS_API_SERVERS}' conn_ph='${NGINX_CONN_PER_ADDRESS}'
+  # shellcheck disable=SC2016
+  local real_ip_ph='${NGINX_REAL_IP_FROM}'
   conf=${conf//"$listen_ph"/127.0.0.1:$nginx_port}
   conf=${conf//"$servers_ph"/$servers}
   conf=${conf//"$conn_ph"/${NGINX_CONN_PER_ADDRESS:-16}}
+  conf=${conf//"$real_ip_ph"/$real_ip_from}
   printf '%s\n' "$conf" >"$ngx/tasks.conf"
   cat >"$ngx/nginx.conf" <<EOF
 daemon on;
@@ -336,7 +347,8 @@ http {
     include $ngx/tasks.conf;
 }
 EOF
-  say "starting nginx on 127.0.0.1:$nginx_port"
+  say "starting nginx on 127.0.0.1:$nginx_port" \
+    "(trusted load balancers: ${NGINX_TRUSTED_PROXIES:-none})"
   "$nginx" -p "$ngx" -c "$ngx/nginx.conf" -e "$ngx/error.log" \
     </dev/null >>"$ngx/start.log" 2>&1 || die "nginx did not start"
   for _ in $(seq 50); do [ -s "$ngx/nginx.pid" ] && break; sleep 0.1; done
