@@ -17,7 +17,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.routing import BaseConverter
 
 from . import errors
-from .errors import ErrorSchema, error_payload, error_ref, error_response_components
+from .errors import ErrorSchema, error_payload, error_response_component, error_responses
 from .etags import not_modified_component
 from .models import MAX_ID
 
@@ -83,12 +83,17 @@ def read_body(req: flask.Request) -> bytes:
 class Blueprint(BaseBlueprint):
     ARGUMENTS_PARSER = JSONBodyParser()
 
-    def operation(self, operation_id: str, *codes: int) -> Callable[..., Any]:
-        """Name the operation and document the errors (and 304) it can answer."""
-        responses: dict[str, Any] = {
-            str(code): error_ref(code) for code in sorted({*COMMON_ERRORS, *codes} - {304})
-        }
-        if 304 in codes:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_components: set[str] = set()  # what its operations refer to
+
+    def operation(self, operation_id: str, *answers: int | str) -> Callable[..., Any]:
+        """Name the operation and document the errors (and 304) it can answer: each a
+        status, or the name of a kind of error (app/errors.py, ERROR_EXAMPLES)."""
+        errors_ = [answer for answer in (*COMMON_ERRORS, *answers) if answer != 304]
+        responses, referred = error_responses(*dict.fromkeys(errors_))
+        self.error_components |= referred
+        if 304 in answers:
             responses["304"] = {"$ref": "#/components/responses/NotModified"}
         return self.doc(operationId=operation_id, responses=responses)
 
@@ -121,13 +126,19 @@ class Api(BaseApi):
 
     def init_app(self, app: flask.Flask, **kwargs: Any) -> None:
         super().init_app(app, **kwargs)
-        for name, component in error_response_components().items():
-            self.spec.components.response(name, component)
+        self.error_components: set[str] = set()
         not_modified_component(self.spec)
         # Named for what it holds: the rule (and so the route label of logs and metrics)
         # reads /api/<user_id>/tasks/<task_id:task_id>.
         app.url_map.converters["task_id"] = IdConverter
         self.register_converter(IdConverter, id_param_schema)
+
+    def register_blueprint(self, blp: Any, **options: Any) -> None:
+        """Register ``blp``, and the error response components its operations refer to."""
+        super().register_blueprint(blp, **options)
+        for name in sorted(getattr(blp, "error_components", set()) - self.error_components):
+            self.spec.components.response(name, error_response_component(name))
+            self.error_components.add(name)
 
     def handle_http_exception(self, error: HTTPException):  # type: ignore[no-untyped-def]
         code = error.code or 500

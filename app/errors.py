@@ -67,8 +67,10 @@ BODY_SHORTER_THAN_LENGTH = (
     "The request body ended after {received} of the {announced} bytes its Content-Length announced."
 )
 NO_SUCH_ROUTE = (
-    "No such route. The routes are /api/{user_id}/tasks, /api/{user_id}/tasks/{task_id} "
-    "and /api/{user_id}/tasks/{task_id}/complete (see /docs)."
+    "No such route. The routes are /api/{user_id}/tasks, /api/{user_id}/tasks/{task_id}, "
+    "/api/{user_id}/tasks/{task_id}/complete, /api/{user_id}/tasks/{task_id}/move, "
+    "/api/{user_id}/lists, /api/{user_id}/lists/{list_id} and "
+    "/api/{user_id}/lists/{list_id}/move (see /docs)."
 )
 METHOD_NOT_ALLOWED = "{method} is not allowed here; this route allows {allowed}."
 TOGGLE_HINT = " To complete or reopen a task, PATCH its /complete route."
@@ -103,11 +105,29 @@ TOKEN_UNKNOWN_KEY = "The token's key (kid) is not in the auth server's key set."
 TOKEN_ALG_NOT_FOR_KEY = "The token's algorithm (alg) is not accepted for its key."
 TOKEN_INVALID = "The token is invalid."
 
-# Resources (app/tasks/)
+# Resources (app/tasks/, app/lists/)
 TASK_NOT_FOUND = "Task not found."
 TASK_CHANGED = "The task has changed since the ETag in If-Match; fetch it again."
+LIST_NOT_FOUND = "List not found."
+LIST_CHANGED = "The list has changed since the ETag in If-Match; fetch it again."
 KEY_REUSED = "This Idempotency-Key was used with another body; use a new key."
 KEY_RUNNING = "A request with this Idempotency-Key is still running; retry shortly."
+NO_SUCH_TASK = "No such task: it is not one of yours."
+NO_SUCH_LIST = "No such list: it is not one of yours."
+USE_MOVE = "Change it with POST /api/{user_id}/tasks/{task_id}/move."
+USE_LIST_MOVE = "Change it with POST /api/{user_id}/lists/{list_id}/move."
+PARENT_IN_OTHER_LIST = (
+    "parent_id is in list {parent_list}, not in list {list_id}: a subtask is in its parent's list."
+)
+UNDER_ITSELF = "A task cannot be moved under itself or one of its subtasks."
+TOO_DEEP = "Tasks nest at most {limit} levels deep; this would put one at level {depth}."
+NOT_A_SIBLING = (
+    "after_id must be a sibling at the destination: a task in list {list_id} under {parent}."
+)
+AFTER_ITSELF = "after_id must be another task than the one being moved."
+AFTER_ITSELF_LIST = "after_id must be another list than the one being moved."
+TOO_MANY_LISTS = "A user has at most {limit} lists, the default one included; delete one first."
+DEFAULT_LIST_STAYS = "The default list cannot be deleted; rename it, or delete its tasks."
 
 # Limits and the service's health
 TOO_MANY_REQUESTS = "Too many requests: the limit is {limit}; retry in {seconds} s."
@@ -162,6 +182,22 @@ class ErrorSchema(ma.Schema):
             "and then by field.",
         }
     )
+
+
+class Refused(Exception):
+    """A request the service's rules refuse, answered in the error shape: ``code``, the
+    sentence, and for a 422 the field of the body it is about (``errors.json``)."""
+
+    def __init__(self, code: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def _refused(exc: Refused) -> Response:
+    details = {"json": {exc.field: [exc.message]}} if exc.field else None
+    return json_response(error_payload(exc.code, exc.message, details), exc.code)
 
 
 def phrase(code: int) -> str:
@@ -222,6 +258,7 @@ def drain_refused_body(response: Response) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     app.after_request(drain_refused_body)
+    app.register_error_handler(Refused, _refused)
     # Lost connections, timeouts, "database is locked": transient, so 503 + Retry-After.
     app.register_error_handler(OperationalError, _service_unavailable)
     app.register_error_handler(InterfaceError, _service_unavailable)
@@ -235,26 +272,43 @@ def register_error_handlers(app: Flask) -> None:
 
 # --------------------------------------------------------------------------- OpenAPI
 
-# Every error response the OpenAPI document describes: its component name, and an
-# example as the service sends it.
-ERROR_EXAMPLES: dict[int, tuple[str, str, Any]] = {
-    400: ("BadRequest", INVALID_JSON, {"json": ["Invalid JSON body."]}),
-    401: ("Unauthorized", DEFAULT_MESSAGES[401], None),
-    403: ("Forbidden", FORBIDDEN, None),
-    404: ("NotFound", TASK_NOT_FOUND, None),
-    409: ("Conflict", KEY_RUNNING, None),
-    412: ("PreconditionFailed", TASK_CHANGED, None),
-    413: ("PayloadTooLarge", DEFAULT_MESSAGES[413], None),
-    415: ("UnsupportedMediaType", NOT_JSON, None),
-    422: ("ValidationFailed", VALIDATION_FAILED, {"json": {"title": ["Must not be blank."]}}),
-    429: (
-        "TooManyRequests",
+# Every kind of error response the OpenAPI document describes: its component name, its
+# status, and an example as the service sends it. An operation names the kinds it answers
+# (a status alone means its first kind here).
+ERROR_EXAMPLES: dict[str, tuple[int, str, Any]] = {
+    "BadRequest": (400, INVALID_JSON, {"json": ["Invalid JSON body."]}),
+    "Unauthorized": (401, DEFAULT_MESSAGES[401], None),
+    "Forbidden": (403, FORBIDDEN, None),
+    "NotFound": (404, TASK_NOT_FOUND, None),
+    "ListNotFound": (404, LIST_NOT_FOUND, None),
+    "Conflict": (409, KEY_RUNNING, None),
+    "TooManyLists": (409, TOO_MANY_LISTS.format(limit=500), None),
+    "DefaultListStays": (409, DEFAULT_LIST_STAYS, None),
+    "PreconditionFailed": (412, TASK_CHANGED, None),
+    "ListPreconditionFailed": (412, LIST_CHANGED, None),
+    "PayloadTooLarge": (413, DEFAULT_MESSAGES[413], None),
+    "UnsupportedMediaType": (415, NOT_JSON, None),
+    "ValidationFailed": (422, VALIDATION_FAILED, {"json": {"title": ["Must not be blank."]}}),
+    "MoveRefused": (
+        422,
+        UNDER_ITSELF,
+        {"json": {"parent_id": [UNDER_ITSELF]}},
+    ),
+    "ListMoveRefused": (
+        422,
+        NO_SUCH_LIST,
+        {"json": {"after_id": [NO_SUCH_LIST]}},
+    ),
+    "TooManyRequests": (
+        429,
         TOO_MANY_REQUESTS.format(limit="300 per 1 minute", seconds=12),
         None,
     ),
-    500: ("InternalError", DEFAULT_MESSAGES[500], None),
-    503: ("ServiceUnavailable", DATABASE_UNAVAILABLE, None),
+    "InternalError": (500, DEFAULT_MESSAGES[500], None),
+    "ServiceUnavailable": (503, DATABASE_UNAVAILABLE, None),
 }
+# A status's usual kind: the first of that status above.
+DEFAULT_KIND = {code: name for name, (code, _, _) in reversed(ERROR_EXAMPLES.items())}
 _RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {
@@ -270,25 +324,45 @@ ERROR_HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
-def error_response_components() -> dict[str, dict[str, Any]]:
-    """The error responses as OpenAPI response components, by name."""
-    components = {}
-    for code, (name, message, errors) in ERROR_EXAMPLES.items():
-        component: dict[str, Any] = {
+def _content(code: int, message: str, details: Any) -> dict[str, Any]:
+    return {"schema": ErrorSchema, "example": error_payload(code, message, details)}
+
+
+def error_response_component(name: str) -> dict[str, Any]:
+    """One kind of error as an OpenAPI response component."""
+    code, message, details = ERROR_EXAMPLES[name]
+    component: dict[str, Any] = {
+        "description": phrase(code),
+        "content": {"application/json": _content(code, message, details)},
+    }
+    if code in ERROR_HEADERS:
+        component["headers"] = ERROR_HEADERS[code]
+    return component
+
+
+def error_responses(*answers: int | str) -> tuple[dict[str, Any], set[str]]:
+    """The OpenAPI responses of an operation's errors, each a status (its usual kind) or
+    the name of a kind; and the response components they refer to. Two kinds of one status
+    are one response, written out with both examples."""
+    kinds: dict[int, list[str]] = {}
+    for answer in answers:
+        name = DEFAULT_KIND[answer] if isinstance(answer, int) else answer
+        kinds.setdefault(ERROR_EXAMPLES[name][0], []).append(name)
+    responses: dict[str, Any] = {}
+    referred = set()
+    for code, names in sorted(kinds.items()):
+        if len(names) == 1:
+            responses[str(code)] = {"$ref": f"#/components/responses/{names[0]}"}
+            referred.add(names[0])
+            continue
+        examples = {
+            name: {"value": error_payload(code, *ERROR_EXAMPLES[name][1:])} for name in names
+        }
+        response: dict[str, Any] = {
             "description": phrase(code),
-            "content": {
-                "application/json": {
-                    "schema": ErrorSchema,
-                    "example": error_payload(code, message, errors),
-                }
-            },
+            "content": {"application/json": {"schema": ErrorSchema, "examples": examples}},
         }
         if code in ERROR_HEADERS:
-            component["headers"] = ERROR_HEADERS[code]
-        components[name] = component
-    return components
-
-
-def error_ref(code: int) -> dict[str, str]:
-    """A reference to the response component of an error status."""
-    return {"$ref": f"#/components/responses/{ERROR_EXAMPLES[code][0]}"}
+            response["headers"] = ERROR_HEADERS[code]
+        responses[str(code)] = response
+    return responses, referred

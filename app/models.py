@@ -1,4 +1,4 @@
-"""Database models: the owners (``users``) and their ``tasks``."""
+"""Database models: the owners (``users``), their ``lists`` and their ``tasks``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
@@ -39,6 +40,10 @@ TAGS_MAX = 20
 # Case folding can lengthen a tag ("ß" -> "ss"): room for the longest key.
 TAG_KEY_MAX = 3 * TAG_MAX
 IDEMPOTENCY_KEY_MAX = 255
+LIST_TITLE_MAX = 100
+LISTS_MAX = 500  # per user, the default list included
+DEPTH_MAX = 4  # levels of tasks: a top-level task is level 1
+POSITION_MAX = 64
 
 naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -114,6 +119,9 @@ def _utc_text_sqlite(element: utc_text, compiler: SQLCompiler, **kw: Any) -> str
 
 # 64-bit ids on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" is the auto-numbered rowid.
 TaskId = BigInteger().with_variant(Integer(), "sqlite")
+# Manual order: keys compared byte by byte (SQLite's default; PostgreSQL needs "C", never
+# the database's locale).
+Position = String(POSITION_MAX).with_variant(String(POSITION_MAX, collation="C"), "postgresql")
 
 
 class User(db.Model):
@@ -127,6 +135,9 @@ class User(db.Model):
     # the list's total is then one row read, whatever the number of tasks.
     task_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     completed_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Bumped by every write of the user, first thing in its transaction: the row lock it
+    # takes puts a user's writes one after another (migration 0004).
+    seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<User {self.id!r}>"
@@ -137,6 +148,44 @@ PRIORITIES = ("low", "medium", "high")
 DEFAULT_PRIORITY = PRIORITIES.index("medium")
 # JSON on SQLite (text), JSONB on PostgreSQL.
 JSONList = JSON().with_variant(JSONB(), "postgresql")
+
+
+class TaskList(db.Model):
+    """A list of tasks. Every user has one default list (``is_default``)."""
+
+    __tablename__ = "lists"
+
+    user_id: Mapped[str] = mapped_column(
+        String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    # Like tasks' ids: PostgreSQL's sequence, SQLite's INTEGER PRIMARY KEY AUTOINCREMENT.
+    id: Mapped[int] = mapped_column(TaskId, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(LIST_TITLE_MAX))
+    color: Mapped[str | None] = mapped_column(String(7))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    position: Mapped[str] = mapped_column(Position)
+    # The list's tasks that are not completed: kept exact by triggers on tasks (migration
+    # 0004), which also bump the version (the ETag) when it changes.
+    open_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "id"),
+        Index("ix_lists_user_position", "user_id", "position", "id"),
+        # One default list per user.
+        Index(
+            "ix_lists_user_default",
+            "user_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    def __repr__(self) -> str:
+        return f"<TaskList {self.id} of {self.user_id!r}>"
 
 
 class Task(db.Model):
@@ -162,6 +211,11 @@ class Task(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    list_id: Mapped[int] = mapped_column(TaskId)
+    # Its parent task (in the same list), or None at the top level.
+    parent_id: Mapped[int | None] = mapped_column(TaskId)
+    # Its place among its siblings (same list, same parent).
+    position: Mapped[str] = mapped_column(Position)
 
     # One index per list order: (owner[, status], sort key, id). The id makes the
     # tie-break part of the index, so a page is an index range scan with no sort;
@@ -179,6 +233,17 @@ class Task(db.Model):
         Index("ix_tasks_user_due", "user_id", "due_date", "id"),
         # PostgreSQL also has ix_tasks_user_due_desc (due dates descending, nulls still
         # last) and pg_trgm indexes for q: see NOT_IN_MODELS.
+        # A list in its manual order; a list's level (parent_id, or none) in order; a
+        # task's subtasks in order (and the tree's walks from parent to children).
+        Index("ix_tasks_user_list_position", "user_id", "list_id", "position", "id"),
+        Index("ix_tasks_user_list_parent", "user_id", "list_id", "parent_id", "position", "id"),
+        Index("ix_tasks_user_parent_position", "user_id", "parent_id", "position", "id"),
+        ForeignKeyConstraint(
+            ["user_id", "list_id"], ["lists.user_id", "lists.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["user_id", "parent_id"], ["tasks.user_id", "tasks.id"], ondelete="CASCADE"
+        ),
     )
 
     def __repr__(self) -> str:
@@ -204,8 +269,9 @@ class TaskTag(db.Model):
 
 
 class IdempotencyKey(db.Model):
-    """A create's Idempotency-Key: claimed by inserting this row (the primary key decides
-    between concurrent duplicates), then holding the first response for replays."""
+    """A create's Idempotency-Key (of a task or a list: one key space per user): claimed by
+    inserting this row (the primary key decides between concurrent duplicates), then
+    holding the first response for replays."""
 
     __tablename__ = "idempotency_keys"
 
@@ -214,8 +280,9 @@ class IdempotencyKey(db.Model):
     )
     key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX))
     request_hash: Mapped[str] = mapped_column(String(64))
-    task_id: Mapped[int | None] = mapped_column(TaskId)
+    resource_id: Mapped[int | None] = mapped_column(TaskId)  # what the create made
     response: Mapped[str | None] = mapped_column(Text)  # the first response's body
+    etag: Mapped[str | None] = mapped_column(String(100))  # and its ETag
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (
@@ -225,16 +292,17 @@ class IdempotencyKey(db.Model):
     )
 
 
-# What migration 0003 makes on one database only, left out of the comparison of the
-# models with the database (``flask db check``): on PostgreSQL, indexes SQLite cannot
-# have (NULLS LAST, pg_trgm); on SQLite, the unique key beside its single-column
-# primary key (SQLite numbers only a lone INTEGER PRIMARY KEY).
+# What migrations 0003 and 0004 make on one database only, left out of the comparison of
+# the models with the database (``flask db check``): on PostgreSQL, indexes SQLite cannot
+# have (NULLS LAST, pg_trgm); on SQLite, the unique keys beside the single-column primary
+# keys (SQLite numbers only a lone INTEGER PRIMARY KEY).
 NOT_IN_MODELS = frozenset(
     {
         "ix_tasks_user_due_desc",
         "ix_tasks_title_trgm",
         "ix_tasks_description_trgm",
         "uq_tasks_user_id_id",
+        "uq_lists_user_id_id",
     }
 )
 

@@ -24,16 +24,20 @@ app = Flask(__name__)
 SECRET = os.environ["BETTER_AUTH_SECRET"]
 DSN = os.environ["DATABASE_URL"]
 COLUMNS = (
-    "id, user_id, title, description, completed, priority, due_date, tags, completed_at, "
-    "created_at, updated_at"
+    "id, user_id, title, description, completed, priority, due_date, tags, list_id, "
+    "parent_id, position, completed_at, created_at, updated_at"
 )
 PAGE = f"""
     SELECT {COLUMNS}
     FROM tasks WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT %s
 """
+# In the user's default list, at a fixed place: the reference skips what the service does
+# to place a task among its siblings.
 INSERT = f"""
-    INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at)
-    VALUES (%s, %s, %s, %s, now(), now()) RETURNING {COLUMNS}
+    INSERT INTO tasks (user_id, title, description, completed, list_id, position,
+                       created_at, updated_at)
+    VALUES (%s, %s, %s, %s, (SELECT id FROM lists WHERE user_id = %s AND is_default), 'a0',
+            now(), now()) RETURNING {COLUMNS}
 """
 PRIORITIES = ("low", "medium", "high")
 _local = threading.local()
@@ -61,9 +65,12 @@ def _task(r: tuple[Any, ...]) -> dict[str, Any]:
         "priority": PRIORITIES[r[5]],
         "due_date": _stamp(r[6]),
         "tags": r[7],
-        "completed_at": _stamp(r[8]),
-        "created_at": _stamp(r[9]),
-        "updated_at": _stamp(r[10]),
+        "list_id": r[8],
+        "parent_id": r[9],
+        "position": r[10],
+        "completed_at": _stamp(r[11]),
+        "created_at": _stamp(r[12]),
+        "updated_at": _stamp(r[13]),
     }
 
 
@@ -98,8 +105,7 @@ def create(user_id: str) -> tuple[Response | str, int]:
         return "", 401
     body = request.get_json()
     with _cursor() as cur:
-        cur.execute(
-            INSERT, (user_id, body["title"], body.get("description"), body.get("completed", False))
-        )
+        values = (user_id, body["title"], body.get("description"), body.get("completed", False))
+        cur.execute(INSERT, (*values, user_id))
         row = cur.fetchone()
     return jsonify(_task(row)), 201

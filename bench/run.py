@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import Any
 
 import harness
+from fractional_indexing import generate_n_keys_between
 from harness import BenchError, Database, Server, WrkResult, log
 
 ROUTES = (
@@ -38,10 +39,12 @@ ROUTES = (
     "update",
     "toggle",
     "delete",
+    "move",
+    "list-position",
 )
 # Served by the reference apps, not by the service.
 REFERENCE_ROUTES = ("hello", "raw", "raw-create")
-WRITE_ROUTES = ("raw-create", "create", "update", "toggle", "delete")
+WRITE_ROUTES = ("raw-create", "create", "update", "toggle", "delete", "move")
 # Each route's reference in the same run: (reference route, target ratio).
 REFERENCES = {
     "list": ("raw", 0.85),  # issue 11: the list within 15 % of the raw-driver limit
@@ -54,13 +57,14 @@ REFERENCES = {
 # 304 is the expected answer of these.
 EXPECTED_STATUS = {"list-304": 304, "get-304": 304}
 
-READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER = (
+READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER, MOVER = (
     "bench-reader",
     "bench-creator",
     "bench-updater",
     "bench-toggler",
     "bench-deleter",
     "bench-filterer",
+    "bench-mover",
 )
 LIST_TASKS = 20  # the reader's tasks: one full page of the list route
 FILTER_TASKS = 300  # the filterer's: a page of 20 out of the tasks a filter keeps
@@ -173,7 +177,7 @@ class Bench:
         secret = env["BETTER_AUTH_SECRET"]
         self.tokens = {
             u: harness.token_for(secret, u)
-            for u in (READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER)
+            for u in (READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER, MOVER)
         }
         self.api = harness.ApiClient(app.url)
         self.ids: dict[str, list[int]] = {}
@@ -204,8 +208,20 @@ class Bench:
             {"title": f"Writable task {i}", "description": "Seeded by bench/run.py"}
             for i in range(WRITE_ROW_IDS)
         ]
-        for user in (UPDATER, TOGGLER):
+        for user in (UPDATER, TOGGLER, MOVER):
             self.ids[user] = self.api.create_tasks(user, self.tokens[user], writer_bodies)
+        status, default = self.api.request(
+            "GET", f"/api/{READER}/lists/default", self.tokens[READER]
+        )
+        if status != 200:
+            raise BenchError(f"the reader's default list answered {status}")
+        self.reader_list = int(default["id"])
+        status, default = self.api.request(
+            "GET", f"/api/{DELETER}/lists/default", self.tokens[DELETER]
+        )
+        if status != 200:
+            raise BenchError(f"the deleter's default list answered {status}")
+        self.deleter_list = int(default["id"])
         # One task each, so that their users rows exist (as after a first real request).
         for user in (CREATOR, DELETER):
             self.ids[user] = self.api.create_tasks(user, self.tokens[user], [{"title": "First"}], 1)
@@ -252,12 +268,15 @@ class Bench:
             with conn.cursor() as cur:
                 # No other insert may take sequence numbers meanwhile: the ids are one block.
                 cur.execute("LOCK TABLE tasks IN EXCLUSIVE MODE")
+                # Top-level tasks of the deleter's default list, after its first task.
+                keys = generate_n_keys_between("a0", None, rows)
                 cur.execute(
                     "WITH made AS (INSERT INTO tasks (user_id, title, description, completed, "
-                    "created_at, updated_at) SELECT %s, 'Delete me ' || g, NULL, false, now(), "
-                    "now() FROM generate_series(1, %s) AS g RETURNING id) "
+                    "list_id, position, created_at, updated_at) SELECT %s, 'Delete me ' || g.n, "
+                    "NULL, false, %s, g.key, now(), now() FROM unnest(%s::text[]) "
+                    "WITH ORDINALITY AS g(key, n) RETURNING id) "
                     "SELECT min(id), max(id), count(*) FROM made",
-                    (DELETER, rows),
+                    (DELETER, self.deleter_list, keys),
                 )
                 first, last, count = cur.fetchone()
             conn.commit()
@@ -289,6 +308,8 @@ class Bench:
             "update": UPDATER,
             "toggle": TOGGLER,
             "delete": DELETER,
+            "move": MOVER,
+            "list-position": READER,
         }[route]
         env["BENCH_TOKEN"] = self.tokens[user]
         base = f"/api/{user}/tasks"
@@ -298,6 +319,10 @@ class Bench:
             env["BENCH_PATH"] = f"{base}?{FILTER_QUERY}"
         elif route == "list-tag":
             env["BENCH_PATH"] = f"{base}?{TAG_QUERY}"
+        elif route == "list-position":  # one list in its manual order
+            env["BENCH_PATH"] = (
+                f"{base}?list_id={self.reader_list}&sort=position&page_size={LIST_TASKS}"
+            )
         elif route == "get":
             env.update(BENCH_PATH=f"{base}/{{id}}", BENCH_IDS=",".join(map(str, self.ids[READER])))
         elif route == "get-304":
@@ -328,6 +353,13 @@ class Bench:
                 BENCH_METHOD="PATCH",
                 BENCH_PATH=f"{base}/{{id}}/complete",
                 BENCH_IDS=",".join(map(str, self.ids[TOGGLER])),
+            )
+        elif route == "move":  # a drag and drop: to the top of its list, one task after another
+            env.update(
+                BENCH_METHOD="POST",
+                BENCH_PATH=f"{base}/{{id}}/move",
+                BENCH_IDS=",".join(map(str, self.ids[MOVER])),
+                BENCH_BODY=json.dumps({"after_id": None}),
             )
         elif route == "delete":
             bound = DELETE_RATE_FACTOR * hello_rps if hello_rps else DELETE_RATE_BOUND

@@ -3,13 +3,16 @@
     .venv/bin/python bench/scale.py            # or: bench/run.py --scale
     .venv/bin/python bench/scale.py --duration 3 --connections 32
 
-For every sort (both orders) and for each filter (status, priority, tag, due_before,
-overdue, updated_since) it measures, with wrk, the p50 of the first page
+For every sort (both orders), for each filter (status, priority, tag, due_before,
+overdue, updated_since) and for the organizing ones (one list in manual order, a task's
+subtasks, a list's top level) it measures, with wrk, the p50 of the first page
 (``page_size=20``) for both users and prints big/small, marked against 1.5x; and for
 ``q`` with a word in 1 % of the big user's tasks, the big user's p50, marked against
-50 ms. Then the PostgreSQL plans (EXPLAIN (ANALYZE, BUFFERS)) of the statement the list
-runs for the big user, built by app/tasks/queries.py: index scans, no sort of the whole
-set.
+50 ms. The big user's tasks are in 50 lists, four in five of them subtasks. Then the
+tree's writes, one request at a time: a move of a task with a 500-task subtree to another
+list, and a completion that cascades to 100 subtasks (p50 of each). Last, the PostgreSQL
+plans (EXPLAIN (ANALYZE, BUFFERS)) of the statement the list runs for the big user, built
+by app/tasks/queries.py: index scans, no sort of the whole set.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from typing import Any
 
 import harness
+from fractional_indexing import generate_n_keys_between
 from harness import Server, log
 
 SMALL, BIG = "scale-small", "scale-big"
@@ -31,6 +35,11 @@ Q_TARGET_MS = 50.0
 TAG_VOCABULARY = 50  # tags tag0 ... tag49; each task has 0-5 of them
 Q_WORD = "zebra"  # in 1 % of the big user's titles
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+LISTS = 50  # the big user's lists
+FAMILY = 5  # in each list, every fifth task is top level and the next four its subtasks
+SUBTREE = 500  # tasks moved with one move
+CASCADE = 100  # subtasks completed by one completion
+TREE_REPEAT = 21  # moves and completions timed, for their p50
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -59,6 +68,12 @@ QUERIES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 Q_QUERY = (f"q={Q_WORD}", {"q": Q_WORD})
+# Per user: {list} is one of their lists, {parent} a top-level task of it with subtasks.
+ORGANIZING: dict[str, str] = {
+    "list_id + sort=position": "list_id={list}&sort=position",
+    "parent_id={task}": "parent_id={parent}",
+    "list_id + parent_id=none + position": "list_id={list}&parent_id=none&sort=position",
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -84,20 +99,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def seed_big(database: harness.Database, user_id: str, count: int) -> None:
-    """One users row, then ``count`` tasks in one INSERT ... SELECT generate_series, then
-    their tags (JSON on the task, keys in task_tags, as the API writes them).
+    """One users row, LISTS lists (the first its default), then ``count`` tasks in one
+    INSERT ... SELECT generate_series, then their tags (JSON on the task, keys in task_tags,
+    as the API writes them) and their tree.
 
     A third completed; a third each low, medium, high; four in five with a due date,
     within half a year either side of now; created over the past year, updated some time
-    after; 0-5 tags each from 50; titles in no particular order, 1 % with the q word."""
+    after; 0-5 tags each from 50; titles in no particular order, 1 % with the q word. Task
+    ``g`` is in list ``g % LISTS``; in each list every FAMILY-th task is top level and the
+    next ones its subtasks; positions are the service's own keys, in creation order."""
     started = time.monotonic()
     database.execute(
         "INSERT INTO users (id, email, name, created_at) VALUES (%s, %s, %s, now())",
         (user_id, f"{user_id}@bench.invalid", user_id),
     )
     database.execute(
+        "INSERT INTO lists (user_id, title, is_default, position, created_at, updated_at) "
+        "SELECT %s, 'List ' || k, k = 1, key, now(), now() "
+        "FROM unnest(%s::text[]) WITH ORDINALITY AS l(key, k)",
+        (user_id, generate_n_keys_between(None, None, LISTS)),
+    )
+    keys = generate_n_keys_between(None, None, count // LISTS + 1)
+    database.execute(
         "INSERT INTO tasks (user_id, title, description, completed, completed_at, priority, "
-        "                   due_date, created_at, updated_at) "
+        "                   due_date, list_id, position, created_at, updated_at) "
         "SELECT %(user)s, "
         "       CASE WHEN g %% 100 = 0 THEN 'Feed the " + Q_WORD + " ' ELSE 'Task ' END "
         "         || substr(md5(g::text), 1, 16), "
@@ -105,10 +130,32 @@ def seed_big(database: harness.Database, user_id: str, count: int) -> None:
         "       g %% 3 = 0, CASE WHEN g %% 3 = 0 THEN now() END, (g / 3) %% 3, "
         "       CASE WHEN g %% 5 = 0 THEN NULL "
         "            ELSE now() + ((g * 7919) %% 364 - 182) * interval '1 day' END, "
+        "       l.id, (%(keys)s::text[])[g / %(lists)s + 1], "
         "       now() - (%(count)s - g) * interval '5 minutes', "
         "       now() - (%(count)s - g) * interval '5 minutes' + (g %% 997) * interval '1 minute' "
-        "FROM generate_series(1, %(count)s) AS g",
-        {"user": user_id, "count": count},
+        "FROM generate_series(1, %(count)s) AS g "
+        "JOIN (SELECT id, row_number() OVER (ORDER BY position) - 1 AS k FROM lists "
+        "      WHERE user_id = %(user)s) AS l ON l.k = g %% %(lists)s",
+        {"user": user_id, "count": count, "keys": keys, "lists": LISTS},
+    )
+    # The tree: in each list, in creation order, every FAMILY-th task is top level and the
+    # FAMILY - 1 after it its subtasks (the tree rule holds: a completed parent's open
+    # subtasks are completed too).
+    database.execute(
+        "WITH ranked AS (SELECT id, list_id, row_number() OVER (PARTITION BY list_id "
+        "                ORDER BY position) - 1 AS r FROM tasks WHERE user_id = %(user)s), "
+        "parents AS (SELECT c.id AS child, p.id AS parent FROM ranked c JOIN ranked p "
+        "            ON p.list_id = c.list_id AND p.r = c.r - c.r %% %(family)s "
+        "            WHERE c.r %% %(family)s <> 0) "
+        "UPDATE tasks SET parent_id = parents.parent FROM parents "
+        "WHERE tasks.user_id = %(user)s AND tasks.id = parents.child",
+        {"user": user_id, "family": FAMILY},
+    )
+    database.execute(
+        "UPDATE tasks AS c SET completed = true, completed_at = p.completed_at FROM tasks AS p "
+        "WHERE c.user_id = %(user)s AND p.user_id = %(user)s AND c.parent_id = p.id "
+        "AND p.completed AND NOT c.completed",
+        {"user": user_id},
     )
     tag = f"'tag' || ((id * 7 + k * 13) %% {TAG_VOCABULARY})"
     database.execute(
@@ -121,8 +168,14 @@ def seed_big(database: harness.Database, user_id: str, count: int) -> None:
         "FROM generate_series(0, 4) AS k WHERE k < id %% 6) WHERE user_id = %s",
         (user_id,),
     )
-    database.execute("VACUUM (ANALYZE) tasks, task_tags, users")
-    log(f"seeded {count} tasks for {user_id} in SQL in {time.monotonic() - started:.1f} s")
+    database.execute(
+        "UPDATE lists SET open_count = (SELECT count(*) FROM tasks WHERE tasks.user_id = "
+        "lists.user_id AND tasks.list_id = lists.id AND NOT tasks.completed) WHERE user_id = %s",
+        (user_id,),
+    )
+    database.execute("VACUUM (ANALYZE) tasks, task_tags, users, lists")
+    log(f"seeded {count} tasks in {LISTS} lists for {user_id} in SQL in "
+        f"{time.monotonic() - started:.1f} s")  # fmt: skip
 
 
 def small_task(i: int) -> dict[str, Any]:
@@ -137,20 +190,92 @@ def small_task(i: int) -> dict[str, Any]:
 
 
 def seed_background(database: harness.Database, count: int, users: int = 100) -> None:
-    """Other users' tasks: with only two users the planner sees the big one as the table."""
+    """Other users' tasks: with only two users the planner sees the big one as the table.
+    Filler for the planner's statistics: each user's tasks share one position."""
     database.execute(
         "INSERT INTO users (id, created_at) "
         "SELECT 'scale-other-' || u, now() FROM generate_series(0, %s - 1) AS u",
         (users,),
     )
     database.execute(
-        "INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at) "
-        "SELECT 'scale-other-' || (g %% %(users)s), 'Other ' || substr(md5(g::text), 1, 16), "
-        "       NULL, g %% 2 = 0, now() - g * interval '1 minute', now() "
-        "FROM generate_series(1, %(count)s) AS g",
+        "INSERT INTO lists (user_id, title, is_default, position, created_at, updated_at) "
+        "SELECT 'scale-other-' || u, 'Tasks', true, 'a0', now(), now() "
+        "FROM generate_series(0, %s - 1) AS u",
+        (users,),
+    )
+    database.execute(
+        "INSERT INTO tasks (user_id, title, description, completed, list_id, position, "
+        "                   created_at, updated_at) "
+        "SELECT l.user_id, 'Other ' || substr(md5(g::text), 1, 16), "
+        "       NULL, g %% 2 = 0, l.id, 'a0', now() - g * interval '1 minute', now() "
+        "FROM generate_series(1, %(count)s) AS g "
+        "JOIN lists AS l ON l.user_id = 'scale-other-' || (g %% %(users)s)",
         {"users": users, "count": count},
     )
     log(f"seeded {count} tasks for {users} other users in SQL")
+
+
+def measure_tree(
+    api: harness.ApiClient, database: harness.Database, token: str, user: str, list_id: int
+) -> dict[str, dict[str, Any]]:
+    """The tree's heavy writes, timed one request at a time through the API: a move of a
+    task with a SUBTREE-task subtree to another list (and back), and a completion that
+    cascades to CASCADE open subtasks (their completion undone in SQL between two)."""
+    lists = database.execute(
+        "SELECT id FROM lists WHERE user_id = %s AND id <> %s ORDER BY position LIMIT 1",
+        (user, list_id),
+    )
+    other = lists[0][0]
+    # A subtree of SUBTREE tasks: a root, 9 children, the rest their children.
+    root = api.create_tasks(user, token, [{"title": "Subtree root", "list_id": list_id}], 1)[0]
+    children = api.create_tasks(
+        user, token, [{"title": f"Child {i}", "parent_id": root} for i in range(9)]
+    )
+    grandchildren = [
+        {"title": f"Grandchild {i}", "parent_id": children[i % 9]} for i in range(SUBTREE - 10)
+    ]
+    api.create_tasks(user, token, grandchildren)
+    moves = []
+    for n in range(TREE_REPEAT):
+        body = {"list_id": other if n % 2 == 0 else list_id}
+        started = time.perf_counter()
+        status, moved = api.request("POST", f"/api/{user}/tasks/{root}/move", token, body)
+        moves.append((time.perf_counter() - started) * 1000)
+        if status != 200 or moved["list_id"] != body["list_id"]:
+            raise harness.BenchError(f"move answered {status}: {moved!r}")
+    # A task with CASCADE open subtasks.
+    parent = api.create_tasks(user, token, [{"title": "Cascade parent", "list_id": list_id}], 1)[0]
+    api.create_tasks(
+        user, token, [{"title": f"Cascade {i}", "parent_id": parent} for i in range(CASCADE)]
+    )
+    completions = []
+    for _ in range(TREE_REPEAT):
+        database.execute(
+            "UPDATE tasks SET completed = false, completed_at = NULL WHERE user_id = %s AND "
+            "(id = %s OR parent_id = %s)",
+            (user, parent, parent),
+        )
+        started = time.perf_counter()
+        status, done = api.request(
+            "PATCH", f"/api/{user}/tasks/{parent}/complete", token, {"completed": True}
+        )
+        completions.append((time.perf_counter() - started) * 1000)
+        if status != 200 or not done["completed"]:
+            raise harness.BenchError(f"completion answered {status}: {done!r}")
+    left = database.execute(
+        "SELECT count(*) FROM tasks WHERE user_id = %s AND parent_id = %s AND NOT completed",
+        (user, parent),
+    )[0][0]
+    if left:
+        raise harness.BenchError(f"{left} subtasks left open by the cascade")
+    result = {}
+    for name, times, tasks in (
+        (f"move with a {SUBTREE}-task subtree", moves, SUBTREE),
+        (f"completion cascading to {CASCADE}", completions, CASCADE + 1),
+    ):
+        result[name] = {"p50_ms": statistics.median(times), "max_ms": max(times), "tasks": tasks}
+        log(f"{name}: p50 {result[name]['p50_ms']:.1f} ms over {len(times)}")
+    return result
 
 
 def combine(results: list[harness.WrkResult]) -> dict[str, Any]:
@@ -216,10 +341,33 @@ def run(args: argparse.Namespace) -> int:
             secret = env["BETTER_AUTH_SECRET"]
             tokens = {u: harness.token_for(secret, u) for u in (SMALL, BIG)}
             api = harness.ApiClient(app.url)
-            api.create_tasks(SMALL, tokens[SMALL], [small_task(i) for i in range(1, 21)])
+            # 20 tasks: the first four top level, the others their subtasks.
+            tops = api.create_tasks(SMALL, tokens[SMALL], [small_task(i) for i in range(1, 5)])
+            subtasks = [{**small_task(i), "parent_id": tops[i % 4]} for i in range(5, 21)]
+            api.create_tasks(SMALL, tokens[SMALL], subtasks)
             if args.background_tasks:
                 seed_background(database, args.background_tasks)
             seed_big(database, BIG, args.big_tasks)
+            # For each user, a list (the big user's second: not the default) and a top-level
+            # task of it that has subtasks.
+            places = {}
+            for user in (SMALL, BIG):
+                row = database.execute(
+                    "SELECT l.id, (SELECT p.id FROM tasks p WHERE p.user_id = l.user_id AND "
+                    "p.list_id = l.id AND p.parent_id IS NULL AND EXISTS (SELECT 1 FROM tasks "
+                    "c WHERE c.user_id = p.user_id AND c.parent_id = p.id) ORDER BY p.position "
+                    "LIMIT 1) FROM lists l WHERE l.user_id = %s ORDER BY l.position "
+                    "OFFSET %s LIMIT 1",
+                    (user, 0 if user == SMALL else 1),
+                )[0]
+                places[user] = {"list": row[0], "parent": row[1]}
+            queries_of = {
+                user: {
+                    **{name: query for name, (query, _) in QUERIES.items()},
+                    **{name: query.format(**places[user]) for name, query in ORGANIZING.items()},
+                }
+                for user in (SMALL, BIG)
+            }
 
             def measure(user: str, query: str, duration: float) -> harness.WrkResult:
                 try:
@@ -241,18 +389,20 @@ def run(args: argparse.Namespace) -> int:
             for user in (SMALL, BIG):
                 measure(user, f"page_size={PAGE_SIZE}", 3)
 
-            for n, (name, (query, _)) in enumerate(QUERIES.items(), 1):
-                query = f"page_size={PAGE_SIZE}&{query}"
+            names = list(queries_of[BIG])
+            for n, name in enumerate(names, 1):
+                small_query = f"page_size={PAGE_SIZE}&{queries_of[SMALL][name]}"
+                big_query = f"page_size={PAGE_SIZE}&{queries_of[BIG][name]}"
                 small_runs, big_runs = [], []
                 for _ in range(args.repeat):  # alternate, so drift hits both users alike
-                    small_runs.append(measure(SMALL, query, args.duration))
-                    big_runs.append(measure(BIG, query, args.duration))
+                    small_runs.append(measure(SMALL, small_query, args.duration))
+                    big_runs.append(measure(BIG, big_query, args.duration))
                 small, big = combine(small_runs), combine(big_runs)
                 ratio = big["p50_ms"] / small["p50_ms"] if small["p50_ms"] else float("nan")
                 measurements.append({"query": name, "small": small, "big": big, "p50_ratio": ratio})
                 failures = sum(x["non2xx"] + x["socket_errors"] for x in (small, big))
                 log(
-                    f"[{n}/{len(QUERIES)}] {name:24} p50 small {small['p50_ms']:6.1f} ms, "
+                    f"[{n}/{len(names)}] {name:24} p50 small {small['p50_ms']:6.1f} ms, "
                     f"big {big['p50_ms']:7.1f} ms: {ratio:5.2f}x (failures {failures})"
                 )
             q_runs = [
@@ -262,9 +412,21 @@ def run(args: argparse.Namespace) -> int:
             q_result = combine(q_runs)
             log(f"{Q_QUERY[0]}: big p50 {q_result['p50_ms']:.1f} ms")
 
+            tree = measure_tree(api, database, tokens[BIG], BIG, places[BIG]["list"])
+
             from app.tasks import queries
 
-            for name, (_, list_args) in [*QUERIES.items(), (Q_QUERY[0], Q_QUERY)]:
+            organizing = {
+                "list_id + sort=position": {"list_id": places[BIG]["list"], "sort": "position"},
+                "parent_id={task}": {"parent_id": places[BIG]["parent"]},
+                "list_id + parent_id=none + position": {
+                    "list_id": places[BIG]["list"],
+                    "parent_id": "none",
+                    "sort": "position",
+                },
+            }
+            organizing_args = [(name, ("", list_args)) for name, list_args in organizing.items()]
+            for name, (_, list_args) in [*QUERIES.items(), *organizing_args, (Q_QUERY[0], Q_QUERY)]:
                 shape, params = queries.list_parameters(BIG, list_args, NOW)
                 page = queries.page_statement(shape).params(**params, limit=PAGE_SIZE, offset=0)
                 plan, ms, sql = explain(database, page)
@@ -287,7 +449,8 @@ def run(args: argparse.Namespace) -> int:
         "small_tasks": 20,
     }
     path = harness.write_json(
-        args.json, {"meta": meta, "measurements": measurements, "q": q_result, "plans": plans}
+        args.json,
+        {"meta": meta, "measurements": measurements, "q": q_result, "tree": tree, "plans": plans},
     )
 
     print()
@@ -315,6 +478,17 @@ def run(args: argparse.Namespace) -> int:
     q_ok = "ok" if q_result["p50_ms"] <= Q_TARGET_MS else "MISS"
     print(f"\n{Q_QUERY[0]} (1 % of {args.big_tasks} tasks): big p50 {q_result['p50_ms']:.1f} ms "
           f"(<= {Q_TARGET_MS:.0f} ms: {q_ok})")  # fmt: skip
+    print()
+    print(f"The tree's writes for {BIG}, one request at a time ({TREE_REPEAT} each):")
+    print(
+        harness.format_table(
+            ["write", "p50 ms", "max ms", "tasks changed each"],
+            [
+                [k, f"{v['p50_ms']:.1f}", f"{v['max_ms']:.1f}", str(v["tasks"])]
+                for k, v in tree.items()
+            ],
+        )
+    )
     print()
     print(f"Plans for {BIG} ({args.big_tasks} tasks), EXPLAIN (ANALYZE, BUFFERS):")
     print()

@@ -94,12 +94,26 @@ def run_migrations_online():
         level = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}.get(
             connection.dialect.name
         )
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite's way to change a table is to build a new one and drop the old; with
+            # foreign keys on, the drop would cascade into the rows that refer to it. So
+            # they are off while migrating (it only takes effect outside a transaction),
+            # and checked once the migration is done.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         if level:
             connection = connection.execution_options(isolation_level=level)
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"the migration left rows without their parent: {broken[:5]}")
 
 
 if context.is_offline_mode():

@@ -72,6 +72,11 @@ def tasks_url(user: str = ALICE, task_id: Any = None, suffix: str = "", query: A
     return url
 
 
+def lists_url(user: str = ALICE, list_id: Any = None, suffix: str = "") -> str:
+    """``/api/{user}/lists[/{list_id}]{suffix}``; ``list_id`` may be ``"default"``."""
+    return f"/api/{user}/lists" + ("" if list_id is None else f"/{list_id}") + suffix
+
+
 @pytest.fixture(autouse=True)
 def _restore_root_logging() -> Iterator[None]:
     """make_app reconfigures the root logger (level, handler on this test's stderr): undo it."""
@@ -146,7 +151,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            for table in ("task_tags", "idempotency_keys", "tasks", "users"):
+            for table in ("task_tags", "idempotency_keys", "tasks", "lists", "users"):
                 conn.execute(text(f"DELETE FROM {table}"))
 
 

@@ -185,6 +185,9 @@ TASK_FIELDS = [
     "priority",
     "due_date",
     "tags",
+    "list_id",
+    "parent_id",
+    "position",
     "completed_at",
     "created_at",
     "updated_at",
@@ -205,6 +208,11 @@ def assert_task(body: Any, **expected: Any) -> dict[str, Any]:
     for key in ("created_at", "updated_at"):
         assert TIMESTAMP_RE.match(body[key]), (key, body)
     assert (body["completed_at"] is not None) is body["completed"], body
+    assert type(body["list_id"]) is int, body
+    assert body["parent_id"] is None or type(body["parent_id"]) is int, body
+    assert body["parent_id"] != body["id"], body
+    assert type(body["completed"]) is bool, body
+    assert isinstance(body["position"], str) and 0 < len(body["position"]) <= 64, body
     for key, value in expected.items():
         assert body[key] == value, (key, body)
     return body

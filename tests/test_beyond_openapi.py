@@ -212,7 +212,7 @@ def test_list_parameter_is_documented_with_type_and_an_example_to_read(document,
 def test_list_sort_takes_due_date_and_priority(document):
     param = parameter(operations(document)[LIST], document, "sort", "query")
     enum = resolve(document, param["schema"])["enum"]
-    assert {"created", "updated", "title", "due_date", "priority"} == set(enum)
+    assert {"created", "updated", "title", "due_date", "priority", "position"} == set(enum)
 
 
 # --------------------------------------------------------------------------- headers and statuses

@@ -439,7 +439,8 @@ def test_docs_page_works_offline_under_its_csp(
     assert "script-src" in (response.headers.get("content-security-policy") or "")
 
     operations = page.locator(".opblock")
-    expect(operations).to_have_count(7, timeout=WAIT_MS)  # the six routes and clear-completed
+    # The task routes (the six, clear-completed and move) and the six list routes.
+    expect(operations).to_have_count(14, timeout=WAIT_MS)
 
     # Authorize with the token the dev command printed.
     page.locator("button.authorize").first.click()

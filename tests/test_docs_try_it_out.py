@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from chromium import WAIT_MS, chromium
-from conftest import ALICE, tasks_url
+from conftest import ALICE, lists_url, tasks_url
 from flask import Flask
 
 try:
@@ -21,6 +21,7 @@ except ImportError:  # chromium() skips (or fails under TASKS_REQUIRE_ALL) with 
     expect = None  # type: ignore[assignment]
 
 TITLE = "Milk from the docs page"
+LIST_TITLE = "Shopping from the docs page"
 
 
 @pytest.fixture
@@ -37,12 +38,13 @@ def page(live_server: str) -> Iterator[Any]:
 def test_every_get_route_shows_the_users_data_with_only_the_path_filled_in(
     app: Flask, client: Any, alice: dict[str, str], live_server: str, page: Any
 ) -> None:
+    shopping = client.post(lists_url(ALICE), json={"title": LIST_TITLE}, headers=alice).get_json()
     task = client.post(
         tasks_url(ALICE),
-        json={"title": TITLE, "priority": "low", "tags": ["docs"]},
+        json={"title": TITLE, "priority": "low", "tags": ["docs"], "list_id": shopping["id"]},
         headers=alice,
     ).get_json()
-    path_values = {"user_id": ALICE, "task_id": str(task["id"])}
+    path_values = {"user_id": ALICE, "task_id": str(task["id"]), "list_id": str(shopping["id"])}
     token = app.test_cli_runner().invoke(args=["token", "create", ALICE]).output.strip()
 
     page.goto(live_server + "/docs", wait_until="load")
@@ -64,17 +66,22 @@ def test_every_get_route_shows_the_users_data_with_only_the_path_filled_in(
         operation.locator(".opblock-summary").first.click()
         operation.locator(".try-out__btn").click()
         for name, value in path_values.items():
-            field = operation.locator(f"tr[data-param-name='{name}'] input")
+            field = operation.locator(f"tr[data-param-name='{name}'][data-param-in='path'] input")
             if field.count():
                 field.fill(value)
         operation.locator("button.execute").click()
         status = operation.locator(".live-responses-table .response .response-col_status")
         expect(status.first).to_have_text("200", timeout=WAIT_MS)
         body = operation.locator(".live-responses-table .response .response-col_description").first
-        expect(body).to_contain_text(TITLE, timeout=WAIT_MS)
+        expect(body).to_contain_text(LIST_TITLE if "/lists" in path else TITLE, timeout=WAIT_MS)
         request_url = operation.locator(".request-url").first.inner_text()
         tried.append((path, request_url))
-    assert {path for path, _ in tried} >= {"/api/{user_id}/tasks", "/api/{user_id}/tasks/{task_id}"}
+    assert {path for path, _ in tried} >= {
+        "/api/{user_id}/tasks",
+        "/api/{user_id}/tasks/{task_id}",
+        "/api/{user_id}/lists",
+        "/api/{user_id}/lists/{list_id}",
+    }
     # Nothing but the defaults went out: no filter the user did not ask for.
     for path, url in tried:
         query = url.partition("?")[2]

@@ -23,6 +23,9 @@ TASK_INDEXES = {
     "ix_tasks_user_completed_title": ["user_id", "completed", "title", "id"],
     "ix_tasks_user_priority": ["user_id", "priority", "id"],
     "ix_tasks_user_due": ["user_id", "due_date", "id"],
+    "ix_tasks_user_list_position": ["user_id", "list_id", "position", "id"],
+    "ix_tasks_user_list_parent": ["user_id", "list_id", "parent_id", "position", "id"],
+    "ix_tasks_user_parent_position": ["user_id", "parent_id", "position", "id"],
 }
 # Made by migration 0003 on PostgreSQL only (NULLS LAST, pg_trgm).
 POSTGRESQL_ONLY_INDEXES = {
@@ -63,7 +66,7 @@ def _schema_diff(app: Flask) -> list:
 
 def _check_head_schema(app: Flask) -> None:
     inspector = sa.inspect(db.engine)
-    tables = {"users", "tasks", "task_tags", "idempotency_keys", "alembic_version"}
+    tables = {"users", "lists", "tasks", "task_tags", "idempotency_keys", "alembic_version"}
     assert tables <= set(inspector.get_table_names())
     postgresql = db.engine.dialect.name == "postgresql"
 
@@ -80,15 +83,28 @@ def _check_head_schema(app: Flask) -> None:
     assert inspector.get_pk_constraint("users")["constrained_columns"] == ["id"]
     # Keyed by user on PostgreSQL; SQLite keeps its auto-numbered INTEGER PRIMARY KEY,
     # with the unique (user_id, id) beside it.
-    task_keys = [inspector.get_pk_constraint("tasks")["constrained_columns"]]
-    task_keys += [uq["column_names"] for uq in inspector.get_unique_constraints("tasks")]
-    assert task_keys == ([["user_id", "id"]] if postgresql else [["id"], ["user_id", "id"]])
+    for table in ("tasks", "lists"):
+        keys = [inspector.get_pk_constraint(table)["constrained_columns"]]
+        keys += [uq["column_names"] for uq in inspector.get_unique_constraints(table)]
+        assert keys == ([["user_id", "id"]] if postgresql else [["id"], ["user_id", "id"]])
     for table in ("task_tags", "idempotency_keys"):
         assert inspector.get_pk_constraint(table)["constrained_columns"][0] == "user_id"
-    (fk,) = inspector.get_foreign_keys("tasks")
-    assert fk["constrained_columns"] == ["user_id"]
-    assert (fk["referred_table"], fk["referred_columns"]) == ("users", ["id"])
-    assert (fk["options"].get("ondelete") or "").upper() == "CASCADE"
+    # Every reference deletes in cascade: a user's lists and tasks, a list's tasks, a
+    # task's subtasks.
+    references = {
+        (table, tuple(fk["constrained_columns"]), fk["referred_table"]): (
+            fk["referred_columns"],
+            (fk["options"].get("ondelete") or "").upper(),
+        )
+        for table in ("tasks", "lists")
+        for fk in inspector.get_foreign_keys(table)
+    }
+    assert references == {
+        ("tasks", ("user_id",), "users"): (["id"], "CASCADE"),
+        ("tasks", ("user_id", "list_id"), "lists"): (["user_id", "id"], "CASCADE"),
+        ("tasks", ("user_id", "parent_id"), "tasks"): (["user_id", "id"], "CASCADE"),
+        ("lists", ("user_id",), "users"): (["id"], "CASCADE"),
+    }
 
     columns = {c["name"]: c for c in inspector.get_columns("tasks")}
     assert set(columns) == {
@@ -104,13 +120,16 @@ def _check_head_schema(app: Flask) -> None:
         "tags",
         "completed_at",
         "version",
+        "list_id",
+        "parent_id",
+        "position",
     }
     nullable = {name for name, c in columns.items() if c["nullable"]}
-    assert nullable == {"description", "due_date", "completed_at"}
+    assert nullable == {"description", "due_date", "completed_at", "parent_id"}
 
 
 def _check_cascade(app: Flask) -> None:
-    """Deleting a user deletes their tasks, in the database itself (raw SQL, no ORM)."""
+    """Deleting a user deletes their lists and tasks, in the database itself (raw SQL)."""
     with db.engine.begin() as conn:
         conn.execute(
             sa.text("INSERT INTO users (id, created_at) VALUES (:id, :now)"),
@@ -118,8 +137,15 @@ def _check_cascade(app: Flask) -> None:
         )
         conn.execute(
             sa.text(
-                "INSERT INTO tasks (user_id, title, created_at, updated_at) "
-                "VALUES (:u, 't', :now, :now)"
+                "INSERT INTO lists (user_id, title, position, created_at, updated_at) "
+                "VALUES (:u, 'l', 'a0', :now, :now)"
+            ),
+            {"u": "cascade-user", "now": "2026-01-01 00:00:00+00:00"},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO tasks (user_id, title, list_id, position, created_at, updated_at) "
+                "VALUES (:u, 't', (SELECT id FROM lists WHERE user_id = :u), 'a0', :now, :now)"
             ),
             {"u": "cascade-user", "now": "2026-01-01 00:00:00+00:00"},
         )
@@ -131,10 +157,11 @@ def _check_cascade(app: Flask) -> None:
     with db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM users WHERE id = 'cascade-user'"))
     with db.engine.connect() as conn:
-        left = conn.execute(
-            sa.text("SELECT count(*) FROM tasks WHERE user_id = 'cascade-user'")
-        ).scalar_one()
-    assert left == 0
+        for table in ("tasks", "lists"):
+            left = conn.execute(
+                sa.text(f"SELECT count(*) FROM {table} WHERE user_id = 'cascade-user'")
+            ).scalar_one()
+            assert left == 0, table
 
 
 def test_upgrade_downgrade_upgrade(empty_app: Flask) -> None:

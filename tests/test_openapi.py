@@ -165,6 +165,7 @@ def test_list_parameters_are_documented(document: dict[str, Any]) -> None:
         "title",
         "due_date",
         "priority",
+        "position",
     }
     assert set(parameters["order"]["schema"]["enum"]) == {"asc", "desc"}
     assert parameters["page"]["schema"]["minimum"] == 1
@@ -282,8 +283,9 @@ HYPOTHESIS_SETTINGS = settings(
 
 @pytest.fixture
 def seeded_tasks(app: Flask, make_task) -> list[dict[str, Any]]:
-    """ALICE's tasks with the ids in SEEDED_IDS (the users row comes from make_task)."""
-    make_task(ALICE, "Seeded by make_task")
+    """ALICE's tasks with the ids in SEEDED_IDS, top level in her default list after the
+    task make_task adds (which also adds her users row and default list)."""
+    first = make_task(ALICE, "Seeded by make_task")
     now = utcnow()
     rows = [
         {
@@ -292,6 +294,8 @@ def seeded_tasks(app: Flask, make_task) -> list[dict[str, Any]]:
             "title": f"Seeded task {i}",
             "description": None if i % 2 else f"Notes {i}",
             "completed": i == 0,
+            "list_id": first["list_id"],
+            "position": f"a{i + 1}",  # after make_task's first key, a0
             "created_at": now,
             "updated_at": now,
         }

@@ -452,11 +452,18 @@ def test_behind_a_trusted_balancer_the_logs_have_the_client_it_forwards_for(
     assert app_saw == expected, f"the app's request log (logged, expected): {app_saw}, {expected}"
 
     access_log = Path(stack.values["DIR"][0]) / "nginx" / "access.log"
-    nginx_saw = {}
-    for line in access_log.read_text(errors="replace").splitlines():
-        for n, answer in enumerate(answers):
-            if f"/api/{user}/tasks?case={n} " in line:
-                nginx_saw[answer.request_id] = line.split(" ", 1)[0]
+    # nginx writes a request's access log line once the response is sent: maybe a moment
+    # after the client has it.
+    deadline = time.monotonic() + 5
+    while True:
+        nginx_saw = {}
+        for line in access_log.read_text(errors="replace").splitlines():
+            for n, answer in enumerate(answers):
+                if f"/api/{user}/tasks?case={n} " in line:
+                    nginx_saw[answer.request_id] = line.split(" ", 1)[0]
+        if len(nginx_saw) == len(answers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert nginx_saw == expected, f"nginx's access log (logged, expected): {nginx_saw}, {expected}"
 
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from conftest import ALICE, BOB, tasks_url
+from fractional_indexing import generate_n_keys_between
 from sqlalchemy import insert, select, update
 from support import assert_error, assert_task
 
@@ -524,10 +525,13 @@ def test_list_empty_has_total_zero_and_one_page(client, alice, app):
 
 def _bulk_tasks(app, make_task, count: int) -> list[int]:
     """``count`` tasks of Alice's, all with the same timestamps; their ids, newest first."""
-    make_task(ALICE, "t")
+    first = make_task(ALICE, "t")
     row = {"user_id": ALICE, "title": "t", "completed": False, "created_at": T0, "updated_at": T0}
+    row["list_id"] = first["list_id"]
+    # The rest after the first in its list's manual order: keys as the service makes them.
+    keys = generate_n_keys_between(first["position"], None, count - 1)
     with app.app_context():
-        db.session.execute(insert(TASKS), [row] * (count - 1))
+        db.session.execute(insert(TASKS), [{**row, "position": key} for key in keys])
         db.session.execute(update(TASKS).values(created_at=T0, updated_at=T0))
         db.session.commit()
         db.session.remove()

@@ -1,5 +1,6 @@
 """The tasks resource."""
 
 from .routes import blp
+from .schemas import TASK
 
-__all__ = ["blp"]
+__all__ = ["TASK", "blp"]

@@ -1,10 +1,10 @@
 """SQL for the tasks routes, with SQLAlchemy Core. Every statement is scoped to one owner.
 
-Each request uses one pooled connection in autocommit mode (app/database.py): a single
-statement (``UPDATE ... RETURNING``, ``DELETE``, ``INSERT ... RETURNING``) is atomic on its
-own, so two requests on one task never lose a change. Writes of more than one statement (a
-create also adds its owner's row; a change of tags rewrites the task's tag keys) run in a
-real transaction. Results are rows, not ORM objects: the routes only read their values.
+Reads use one pooled connection in autocommit mode (app/database.py): a page of the list
+is one statement. Every write runs in the user's write transaction (app/owners.py), which
+holds the user's row lock: the tree rules (app/tasks/tree.py) and the positions
+(app/positions.py) then see a tree and a sibling set nobody else is changing. Results are
+rows, not ORM objects: the routes only read their values.
 
 Conditional writes (``If-Match``) put the expected versions in the write's own WHERE
 clause: the check and the write are one atomic step.
@@ -18,11 +18,9 @@ every request.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -41,23 +39,24 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
-    tuple_,
     update,
 )
 
+from .. import errors, positions
 from ..auth import Identity
-from ..database import connection, transaction
-from ..etags import ANY_VERSION
-from ..models import IdempotencyKey, Task, TaskTag, User, utcnow
-from .schemas import tag_key, task_columns
+from ..errors import Refused
+from ..etags import ANY_VERSION, at_versions, versions_param
+from ..lists import queries as lists
+from ..models import Task, TaskTag, User, utcnow
+from ..owners import Write, write
+from . import tree
+from .schemas import ASCENDING_BY_DEFAULT, NO_PARENT, TASK, tag_key
 
 tasks = Task.__table__
 users = User.__table__
 task_tags = TaskTag.__table__
-idempotency_keys = IdempotencyKey.__table__
 # A task's JSON fields, then its version (the ETag).
-TASK_COLUMNS = (*task_columns(tasks), tasks.c.version)
+TASK_COLUMNS = (*TASK.columns(tasks), tasks.c.version)
 
 # OFFSET is a signed 64-bit integer in SQL; pages beyond it are empty without asking.
 MAX_OFFSET = 2**62
@@ -67,6 +66,7 @@ SORT_COLUMNS = {
     "title": tasks.c.title,
     "due_date": tasks.c.due_date,
     "priority": tasks.c.priority,
+    "position": tasks.c.position,
 }
 STATUS_FILTERS = {"pending": False, "completed": True}
 # The number of the user's tasks with a status, from the counters the database keeps
@@ -76,14 +76,11 @@ TOTALS = {
     "completed": users.c.completed_count,
     "pending": users.c.task_count - users.c.completed_count,
 }
-IDEMPOTENCY_TTL = timedelta(hours=24)
-EXPIRED_KEYS_BATCH = 100  # expired keys removed per keyed create: a bounded cost
 STATEMENT_SHAPES = 512  # statements kept per builder; the shapes are few in practice
 
 OWNER = bindparam("owner", type_=tasks.c.user_id.type)
 TASK_ID = bindparam("task_id", type_=tasks.c.id.type)
 NOW = bindparam("now", type_=tasks.c.updated_at.type)
-VERSIONS = bindparam("versions", expanding=True)
 
 
 # --------------------------------------------------------------------------- the list
@@ -103,13 +100,15 @@ class ListShape:
     due_after: bool = False
     overdue: bool | None = None
     updated_since: bool = False
+    list_id: bool = False
+    parent: str | None = None  # NO_PARENT (the top level) or "id" (one task's subtasks)
 
     @property
     def filtered(self) -> bool:
         """Filters beyond status: the total must be counted."""
         return any(
             (self.q, self.priority, self.tags, self.due_before, self.due_after,
-             self.overdue is not None, self.updated_since)
+             self.overdue is not None, self.updated_since, self.list_id, self.parent)
         )  # fmt: skip
 
 
@@ -128,10 +127,12 @@ def list_parameters(
 ) -> tuple[ListShape, dict[str, Any]]:
     """The list's shape and the values of its bound parameters, from the query arguments."""
     tags = sorted({tag_key(tag) for tag in args.get("tag") or ()})
+    sort = args.get("sort", "created")
+    parent = args.get("parent_id")
     shape = ListShape(
         status=args.get("status", "all"),
-        sort=args.get("sort", "created"),
-        order=args.get("order", "desc"),
+        sort=sort,
+        order=args.get("order") or ("asc" if sort in ASCENDING_BY_DEFAULT else "desc"),
         q="q" in args,
         priority=bool(args.get("priority")),
         tags=len(tags),
@@ -139,6 +140,8 @@ def list_parameters(
         due_after="due_after" in args,
         overdue=args.get("overdue"),
         updated_since="updated_since" in args,
+        list_id="list_id" in args,
+        parent=None if parent is None else NO_PARENT if parent == NO_PARENT else "id",
     )
     params: dict[str, Any] = {"owner": user_id, "now": now}
     if shape.q:
@@ -146,9 +149,11 @@ def list_parameters(
     if shape.priority:
         params["priorities"] = list(args["priority"])
     params.update({f"tag_{i}": tag for i, tag in enumerate(tags)})
-    for name in ("due_before", "due_after", "updated_since"):
+    for name in ("due_before", "due_after", "updated_since", "list_id"):
         if name in args:
             params[name] = args[name]
+    if shape.parent == "id":
+        params["parent_id"] = parent
     return shape, params
 
 
@@ -186,6 +191,12 @@ def _filters(shape: ListShape) -> list[Any]:
         )
     if shape.updated_since:
         where.append(tasks.c.updated_at >= bindparam("updated_since", type_=moment))
+    if shape.list_id:
+        where.append(tasks.c.list_id == bindparam("list_id", type_=tasks.c.list_id.type))
+    if shape.parent == NO_PARENT:
+        where.append(tasks.c.parent_id.is_(None))
+    elif shape.parent:
+        where.append(tasks.c.parent_id == bindparam("parent_id", type_=tasks.c.parent_id.type))
     return where
 
 
@@ -252,11 +263,19 @@ def count_tasks(conn: Connection, shape: ListShape, params: Mapping[str, Any]) -
     return conn.execute(count_statement(shape), params).scalar() or 0
 
 
-CLEAR_COMPLETED = delete(tasks).where(tasks.c.user_id == OWNER, tasks.c.completed)
+COMPLETED = (tasks.c.user_id == OWNER, tasks.c.completed)
+COUNT_COMPLETED = select(func.count()).select_from(tasks).where(*COMPLETED)
+CLEAR_COMPLETED = delete(tasks).where(*COMPLETED)
 
 
-def clear_completed(conn: Connection, user_id: str) -> int:
-    return conn.execute(CLEAR_COMPLETED, {"owner": user_id}).rowcount
+def clear_completed(identity: Identity) -> int:
+    """Delete the user's completed tasks (their subtasks are completed too: the tree rule);
+    how many. Counted first: a subtask deleted by its parent's cascade is not in the
+    statement's own count."""
+    with write(identity) as w:
+        count = w.conn.execute(COUNT_COMPLETED, {"owner": w.user_id}).scalar_one()
+        w.conn.execute(CLEAR_COMPLETED, {"owner": w.user_id})
+        return int(count)
 
 
 # --------------------------------------------------------------------------- one task
@@ -264,10 +283,8 @@ def clear_completed(conn: Connection, user_id: str) -> int:
 OWNED = (tasks.c.user_id == OWNER, tasks.c.id == TASK_ID)
 GET_TASK = select(*TASK_COLUMNS).where(*OWNED)
 EXISTS = select(tasks.c.id).where(*OWNED)
-
-
-class PreconditionFailed(Exception):
-    """The task exists, but not at any of the versions the request's If-Match named."""
+# Where a task is, for a move: its list, parent and completion.
+PLACE = select(tasks.c.id, tasks.c.list_id, tasks.c.parent_id, tasks.c.completed, tasks.c.position)
 
 
 def get_task(conn: Connection, user_id: str, task_id: int) -> Row[Any] | None:
@@ -275,20 +292,17 @@ def get_task(conn: Connection, user_id: str, task_id: int) -> Row[Any] | None:
 
 
 def _matching(conditional: bool) -> tuple[Any, ...]:
-    return (*OWNED, tasks.c.version.in_(VERSIONS)) if conditional else OWNED
+    return (*OWNED, at_versions(tasks.c.version)) if conditional else OWNED
 
 
-def _params(user_id: str, task_id: int, versions: Sequence[int] | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"owner": user_id, "task_id": task_id, "now": utcnow()}
-    if versions is not ANY_VERSION:
-        params["versions"] = list(versions)
-    return params
+def _params(w: Write, task_id: int, versions: Sequence[int] | None) -> dict[str, Any]:
+    return {"owner": w.user_id, "task_id": task_id, "now": w.now, **versions_param(versions)}
 
 
-def _missing_or_stale(conn: Connection, params: Mapping[str, Any]) -> None:
+def _missing_or_stale(w: Write, task_id: int) -> None:
     """A conditional write matched nothing: 412 if the task exists, else None (a 404)."""
-    if conn.execute(EXISTS, params).first() is not None:
-        raise PreconditionFailed
+    if w.conn.execute(EXISTS, {"owner": w.user_id, "task_id": task_id}).first() is not None:
+        raise Refused(412, errors.TASK_CHANGED)
 
 
 DELETE_TAGS = delete(task_tags).where(task_tags.c.user_id == OWNER, task_tags.c.task_id == TASK_ID)
@@ -318,25 +332,27 @@ def update_statement(fields: tuple[str, ...], completed: bool | None, conditiona
 
 
 def update_task(
-    user_id: str,
+    identity: Identity,
     task_id: int,
     changes: Mapping[str, Any],
     versions: Sequence[int] | None = ANY_VERSION,
 ) -> Row[Any] | None:
     """Apply ``changes`` if the task is at one of ``versions``; None if there is no task.
 
-    Raises PreconditionFailed when it exists at another version."""
+    A 412 (Refused) when it exists at another version. A change of completion
+    follows the tree (app/tasks/tree.py)."""
     stmt = update_statement(
         tuple(sorted(changes)), changes.get("completed"), versions is not ANY_VERSION
     )
-    params = {**_params(user_id, task_id, versions), **changes}
-    opened = transaction() if "tags" in changes else connection()
-    with opened as conn:
-        row = conn.execute(stmt, params).one_or_none()
+    with write(identity) as w:
+        row = w.conn.execute(stmt, {**_params(w, task_id, versions), **changes}).one_or_none()
         if row is None:
-            _missing_or_stale(conn, params)
-        elif "tags" in changes:
-            _write_tags(conn, user_id, task_id, changes["tags"])
+            _missing_or_stale(w, task_id)
+            return None
+        if "tags" in changes:
+            _write_tags(w.conn, w.user_id, task_id, changes["tags"])
+        if "completed" in changes:
+            tree.follow_completion(w, task_id, row.completed)
         return row
 
 
@@ -363,43 +379,44 @@ def toggle_statement(completed: bool | None, conditional: bool) -> Any:
 
 
 def toggle_task(
-    user_id: str,
+    identity: Identity,
     task_id: int,
     completed: bool | None,
     versions: Sequence[int] | None = ANY_VERSION,
 ) -> Row[Any] | None:
     """Flip ``completed`` in the database, or set it; setting the value it already has
-    changes nothing (not updated_at, not the version)."""
-    params = _params(user_id, task_id, versions)
-    with connection() as conn:
-        row = conn.execute(toggle_statement(completed, "versions" in params), params).one_or_none()
+    changes nothing (not updated_at, not the version). The tree follows."""
+    with write(identity) as w:
+        params = _params(w, task_id, versions)
+        stmt = toggle_statement(completed, versions is not ANY_VERSION)
+        row = w.conn.execute(stmt, params).one_or_none()
         if row is None:
-            _missing_or_stale(conn, params)
+            _missing_or_stale(w, task_id)
+            return None
+        tree.follow_completion(w, task_id, row.completed)
         return row
 
 
-DELETE_TASK = {
-    conditional: delete(tasks).where(*_matching(conditional)) for conditional in (False, True)
-}
-
-
-def delete_task(user_id: str, task_id: int, versions: Sequence[int] | None = ANY_VERSION) -> bool:
-    params = _params(user_id, task_id, versions)
-    with connection() as conn:
-        deleted = conn.execute(DELETE_TASK["versions" in params], params).rowcount
-        if not deleted:
-            _missing_or_stale(conn, params)
-        return bool(deleted)
+def delete_task(
+    identity: Identity, task_id: int, versions: Sequence[int] | None = ANY_VERSION
+) -> bool:
+    """Delete the task and its subtree; False when there is no such task."""
+    with write(identity) as w:
+        found = select(tasks.c.id).where(*_matching(versions is not ANY_VERSION))
+        if w.conn.execute(found, _params(w, task_id, versions)).first() is None:
+            _missing_or_stale(w, task_id)
+            return False
+        tree.delete_subtree(w, task_id)
+        return True
 
 
 # --------------------------------------------------------------------------- create
 
-# Textual, the same on both databases, and so compiled once: SQLAlchemy's PostgreSQL
-# insert() with ON CONFLICT is not cached, it would be compiled again for every create.
-ADD_OWNER = text(
-    "INSERT INTO users (id, email, name, created_at) VALUES (:id, :email, :name, :now) "
-    "ON CONFLICT (id) DO NOTHING"
-).bindparams(bindparam("now", type_=users.c.created_at.type))
+
+def siblings(user_id: str, list_id: int, parent_id: int | None) -> tuple[Any, ...]:
+    """The conditions naming one sibling set: a list's level under one parent (or none)."""
+    under = tasks.c.parent_id.is_(None) if parent_id is None else tasks.c.parent_id == parent_id
+    return (tasks.c.user_id == user_id, tasks.c.list_id == list_id, under)
 
 
 @functools.lru_cache(maxsize=STATEMENT_SHAPES)
@@ -408,121 +425,146 @@ def insert_statement(fields: tuple[str, ...]) -> Any:
     return insert(tasks).values(**values).returning(*TASK_COLUMNS)
 
 
-def _add_owner(conn: Connection, identity: Identity, now: datetime) -> None:
-    """The owner's row, the first time: the task (and a key's row) refer to it."""
-    owner = {"id": identity.user_id, "email": identity.email, "name": identity.name, "now": now}
-    conn.execute(ADD_OWNER, owner)
+def _depth_refused(depth: int) -> Refused:
+    return Refused(422, errors.TOO_DEEP.format(limit=tree.DEPTH_MAX, depth=depth), "parent_id")
 
 
-def _insert_task(
-    conn: Connection, identity: Identity, data: Mapping[str, Any], now: datetime
-) -> Row[Any]:
-    """The task and its tag keys, inside the caller's transaction (after ``_add_owner``)."""
+def create_in(w: Write, data: Mapping[str, Any]) -> Row[Any]:
+    """A new task (last among its siblings) and its tag keys, in the user's write
+    transaction. An open subtask under a completed task reopens that one and those above."""
+    parent_id = data.get("parent_id")
+    above: Sequence[Row[Any]] = ()
+    if parent_id is not None:
+        above = tree.chain(w, parent_id)
+        if not above:
+            raise Refused(422, errors.NO_SUCH_TASK, "parent_id")
+        list_id = above[0].list_id
+        if data.get("list_id", list_id) != list_id:
+            message = errors.PARENT_IN_OTHER_LIST.format(
+                parent_list=list_id, list_id=data["list_id"]
+            )
+            raise Refused(422, message, "parent_id")
+        if tree.too_deep(len(above) + 1):
+            raise _depth_refused(len(above) + 1)
+    elif "list_id" in data:
+        list_id = data["list_id"]
+        if not lists.owns(w, list_id):
+            raise Refused(422, errors.NO_SUCH_LIST, "list_id")
+    else:
+        list_id = lists.default_list(w).id
     values = {
         **data,
-        "user_id": identity.user_id,
-        "completed_at": now if data.get("completed") else None,
-        "created_at": now,
-        "updated_at": now,
+        "user_id": w.user_id,
+        "list_id": list_id,
+        "parent_id": parent_id,
+        "position": positions.last(w, tasks, siblings(w.user_id, list_id, parent_id)),
+        "completed_at": w.now if data.get("completed") else None,
+        "created_at": w.now,
+        "updated_at": w.now,
     }
-    row = conn.execute(insert_statement(tuple(sorted(values))), values).one()
+    row = w.conn.execute(insert_statement(tuple(sorted(values))), values).one()
     if data.get("tags"):
-        _write_tags(conn, identity.user_id, row.id, data["tags"])
+        _write_tags(w.conn, w.user_id, row.id, data["tags"])
+    if not row.completed and any(task.completed for task in above):
+        tree.follow_completion(w, row.id, False)
     return row
 
 
 def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
-    now = utcnow()
-    with transaction() as conn:
-        _add_owner(conn, identity, now)
-        return _insert_task(conn, identity, data, now)
+    with write(identity) as w:
+        return create_in(w, data)
 
 
-def request_hash(data: Mapping[str, Any]) -> str:
-    """What identifies a create's body for its Idempotency-Key: the validated fields
-    (defaults included), so that equivalent bodies are the same request."""
-    canonical = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+# --------------------------------------------------------------------------- move
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a create with an Idempotency-Key came to."""
-
-    task_id: int | None = None
-    body: str | None = None  # the first response's body, as sent
-    row: Row[Any] | None = None  # set when this request created the task
-    conflict: str | None = None  # "body" (another body, same key) or "running"
-
-
-MOMENT = idempotency_keys.c.created_at.type
-# Claim the key: a new row, or an expired one taken over; nothing if it is in use.
-CLAIM_KEY = text(
-    'INSERT INTO idempotency_keys (user_id, "key", request_hash, created_at) '
-    "VALUES (:owner, :idempotency_key, :hash, :now) "
-    'ON CONFLICT (user_id, "key") DO UPDATE SET request_hash = excluded.request_hash, '
-    "created_at = excluded.created_at, task_id = NULL, response = NULL "
-    'WHERE idempotency_keys.created_at < :expired RETURNING "key"'
-).bindparams(bindparam("now", type_=MOMENT), bindparam("expired", type_=MOMENT))
-KEY = (idempotency_keys.c.user_id == OWNER, idempotency_keys.c.key == bindparam("idempotency_key"))
-KEEP_RESPONSE = (
-    update(idempotency_keys)
-    .where(*KEY)
-    .values(task_id=bindparam("kept_task_id"), response=bindparam("kept_response"))
-)
-KEPT = select(
-    idempotency_keys.c.request_hash, idempotency_keys.c.task_id, idempotency_keys.c.response
-).where(*KEY)
-
-
-def create_task_once(
+def move_task(
     identity: Identity,
-    data: Mapping[str, Any],
-    key: str,
-    encode: Callable[[Row[Any]], str],
-) -> Outcome:
-    """Create the task unless ``key`` was used (by this user, in the last 24 hours).
+    task_id: int,
+    body: Mapping[str, Any],
+    versions: Sequence[int] | None = ANY_VERSION,
+) -> Row[Any] | None:
+    """Place the task and its subtree as ``body`` says (list_id, parent_id, after_id: see
+    docs/api.md, "Move"); None when there is no such task. Every id in the body must be
+    the user's (422 naming the field) before the tree's rules are checked."""
+    with write(identity) as w:
+        params = _params(w, task_id, versions)
+        found = PLACE.where(*_matching(versions is not ANY_VERSION))
+        task = w.conn.execute(found, params).one_or_none()
+        if task is None:
+            _missing_or_stale(w, task_id)
+            return None
+        if "list_id" in body and not lists.owns(w, body["list_id"]):
+            raise Refused(422, errors.NO_SUCH_LIST, "list_id")
+        above = () if body.get("parent_id") is None else tree.chain(w, body["parent_id"])
+        if body.get("parent_id") is not None and not above:
+            raise Refused(422, errors.NO_SUCH_TASK, "parent_id")
+        after = None
+        if body.get("after_id") is not None:
+            after = w.conn.execute(PLACE.where(*OWNED), {**params, "task_id": body["after_id"]})
+            after = after.one_or_none()
+            if after is None:
+                raise Refused(422, errors.NO_SUCH_TASK, "after_id")
+        list_id, parent_id = _destination(w, task, body, above)
+        after_key = _after(task, list_id, parent_id, after)
+        scope = siblings(w.user_id, list_id, parent_id)
+        key = positions.after(w, tasks, scope, task_id, after_key)
+        moved = w.conn.execute(
+            MOVE, {**params, "list_id": list_id, "parent_id": parent_id, "position": key}
+        ).one()
+        if list_id != task.list_id:
+            tree.move_below(w, task_id, list_id)
+        if parent_id is not None and not moved.completed:
+            tree.follow_completion(w, task_id, False)
+        return moved
 
-    The key is claimed by inserting its row; the primary key (user_id, key) decides
-    between concurrent duplicates. The claim, the task and the response kept for replays
-    are one transaction, so a duplicate sees either nothing or all of it."""
-    now = utcnow()
-    digest = request_hash(data)
-    params = {"owner": identity.user_id, "idempotency_key": key}
-    with transaction() as conn:
-        _add_owner(conn, identity, now)
-        claim = {**params, "hash": digest, "now": now, "expired": now - IDEMPOTENCY_TTL}
-        created = None
-        if conn.execute(CLAIM_KEY, claim).first() is not None:
-            row = _insert_task(conn, identity, data, now)
-            body = encode(row)
-            conn.execute(KEEP_RESPONSE, {**params, "kept_task_id": row.id, "kept_response": body})
-            created = Outcome(task_id=row.id, body=body, row=row)
-    if created is not None:
-        remove_expired_keys(now)
-        return created
-    with connection() as conn:
-        kept = conn.execute(KEPT, params).one_or_none()
-    if kept is None or kept.response is None:
-        return Outcome(conflict="running")
-    if kept.request_hash != digest:
-        return Outcome(conflict="body")
-    return Outcome(task_id=kept.task_id, body=kept.response)
 
-
-EXPIRED_KEYS = (
-    select(idempotency_keys.c.user_id, idempotency_keys.c.key)
-    .where(idempotency_keys.c.created_at < bindparam("expired", type_=MOMENT))
-    .order_by(idempotency_keys.c.created_at)
-    .limit(EXPIRED_KEYS_BATCH)
+MOVE = (
+    update(tasks)
+    .where(*OWNED)
+    .values(
+        list_id=_value("list_id"),
+        parent_id=_value("parent_id"),
+        position=_value("position"),
+        updated_at=NOW,
+        version=tasks.c.version + 1,
+    )
+    .returning(*TASK_COLUMNS)
 )
-REMOVE_EXPIRED_KEYS = delete(idempotency_keys).where(
-    tuple_(idempotency_keys.c.user_id, idempotency_keys.c.key).in_(EXPIRED_KEYS)
-)
 
 
-def remove_expired_keys(now: datetime) -> None:
-    """Delete a bounded batch of expired keys (oldest first, by their created_at index):
-    run by every keyed create, so the table never needs an operator's cron job."""
-    with connection() as conn:
-        conn.execute(REMOVE_EXPIRED_KEYS, {"expired": now - IDEMPOTENCY_TTL})
+def _destination(
+    w: Write, task: Row[Any], body: Mapping[str, Any], above: Sequence[Row[Any]]
+) -> tuple[int, int | None]:
+    """The list and parent a move sends the task to, its defaults filled in and the tree's
+    rules checked (422 naming the field and the rule). ``above``: the new parent's chain."""
+    if not above:
+        list_id = body.get("list_id", task.list_id)
+        if "parent_id" in body or list_id != task.list_id:
+            return list_id, None  # the top level
+        return list_id, task.parent_id  # stays under its parent
+    parent_list = above[0].list_id
+    list_id = body.get("list_id", parent_list)
+    if parent_list != list_id:
+        message = errors.PARENT_IN_OTHER_LIST.format(parent_list=parent_list, list_id=list_id)
+        raise Refused(422, message, "parent_id")
+    if any(ancestor.id == task.id for ancestor in above):
+        raise Refused(422, errors.UNDER_ITSELF, "parent_id")
+    depth = len(above) + tree.height(w, task.id)
+    if tree.too_deep(depth):
+        raise _depth_refused(depth)
+    return list_id, above[0].id
+
+
+def _after(
+    task: Row[Any], list_id: int, parent_id: int | None, after: Row[Any] | None
+) -> str | None:
+    """The key of the sibling the task goes right after (None: first)."""
+    if after is None:
+        return None
+    if after.id == task.id:
+        raise Refused(422, errors.AFTER_ITSELF, "after_id")
+    if (after.list_id, after.parent_id) != (list_id, parent_id):
+        under = "the top level" if parent_id is None else f"task {parent_id}"
+        raise Refused(422, errors.NOT_A_SIBLING.format(list_id=list_id, parent=under), "after_id")
+    return str(after.position)

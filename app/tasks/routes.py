@@ -9,21 +9,21 @@ from flask import Response, current_app, g, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
-from .. import errors
+from .. import errors, idempotency
 from ..api import BODY_ERRORS, Blueprint, parse_id
 from ..auth import auth_required
 from ..database import connection
 from ..errors import json_response
 from ..etags import ETAG_HEADER, IfMatchSchema, IfNoneMatchSchema, Versions, respond
+from ..idempotency import IdempotencyKeySchema
 from ..limits import per_user
 from ..pagination import PAGINATION_HEADERS, pagination_headers
 from . import queries
-from .queries import PreconditionFailed
 from .schemas import (
     FIELD_NAMES,
     ClearCompletedArgsSchema,
-    IdempotencyKeySchema,
     TaskCreateSchema,
+    TaskMoveSchema,
     TaskQueryArgsSchema,
     TaskSchema,
     TaskToggleSchema,
@@ -47,6 +47,9 @@ TASK_EXAMPLE = {
     "priority": "medium",
     "due_date": "2026-12-24T17:00:00.000000Z",
     "tags": ["errands"],
+    "list_id": 7,
+    "parent_id": None,
+    "position": "a0",
     "completed_at": None,
     "created_at": "2026-11-26T17:38:00.123456Z",
     "updated_at": "2026-11-26T17:38:00.123456Z",
@@ -54,15 +57,10 @@ TASK_EXAMPLE = {
 
 # A task's ETag: its version (bumped by every change) and a digest of its field names.
 VERSIONS = Versions(FIELD_NAMES)
-CREATED_VERSION = 1  # a new task's version (models.Task.version's default)
 
 
 def task_not_found() -> Any:
     abort(404, message=errors.TASK_NOT_FOUND)
-
-
-def precondition_failed() -> Any:
-    abort(412, message=errors.TASK_CHANGED)
 
 
 def encoded(payload: Any) -> bytes:
@@ -80,7 +78,7 @@ def found(
         encoded(task_json(row)),
         status,
         headers,
-        etag=VERSIONS.etag(row.version),
+        etag=VERSIONS.etag(row.id, row.version),
         revalidate=revalidate,
     )
 
@@ -134,19 +132,10 @@ class Tasks(MethodView):
         TaskSchema,
         description="The new task; `Location` is its URL. A replay of an earlier create "
         "with the same `Idempotency-Key` says `Idempotent-Replayed: true`.",
-        headers={
-            "Location": {"description": "URL of the new task.", "schema": {"type": "string"}},
-            "ETag": ETAG_HEADER,
-            "Idempotent-Replayed": {
-                "description": "`true` when this is the first response to the same "
-                "Idempotency-Key and body, answered again.",
-                "schema": {"type": "string", "enum": ["true"]},
-                "example": "true",
-            },
-        },
+        headers=idempotency.created_headers("task"),
         example=TASK_EXAMPLE,
     )
-    @blp.operation("createTask", *BODY_ERRORS, 409, 422)
+    @blp.operation("createTask", *BODY_ERRORS, 409, 422, "MoveRefused")
     def post(self, headers: dict[str, Any], data: dict[str, Any], user_id: str):
         """Create a task
 
@@ -155,29 +144,17 @@ class Tasks(MethodView):
         nothing; the same key with another body is a 422, and a duplicate sent while
         the first is still running may get a 409 (retry it).
         """
-        key = headers.get("idempotency_key")
-        if key is None:
-            row = queries.create_task(g.identity, data)
-            return found(row, 201, {"Location": task_url(user_id, row.id)})
-        outcome = queries.create_task_once(
-            g.identity, data, key, lambda row: current_app.json.dumps(task_json(row))
-        )
-        if outcome.conflict == "body":
-            abort(
-                422,
-                message=errors.KEY_REUSED,
-                errors={"headers": {"Idempotency-Key": ["Already used with another body."]}},
+
+        def make(w: Any) -> idempotency.Created:
+            row = queries.create_in(w, data)
+            return idempotency.Created(
+                row.id, encoded(task_json(row)).decode(), VERSIONS.etag(row.id, row.version)
             )
-        if outcome.conflict == "running":
-            abort(409, message=errors.KEY_RUNNING, headers={"Retry-After": "1"})
-        replay = {} if outcome.row is not None else {"Idempotent-Replayed": "true"}
-        # The first response again: its body, Location and ETag (a new task's version).
-        return respond(
-            outcome.body or "",
-            201,
-            {"Location": task_url(user_id, outcome.task_id), **replay},
-            etag=VERSIONS.etag(CREATED_VERSION),
-        )
+
+        key = headers.get("idempotency_key")
+        created, replayed = idempotency.create(g.identity, key, "task", data, make)
+        location = task_url(user_id, created.resource_id)
+        return idempotency.respond_created(created, replayed, location)
 
     @auth_required
     @per_user
@@ -200,8 +177,7 @@ class Tasks(MethodView):
         `?status=completed`, exactly: anything else is a 422, so a typo cannot
         wipe a list.
         """
-        with connection() as conn:
-            deleted = queries.clear_completed(conn, user_id)
+        deleted = queries.clear_completed(g.identity)
         return json_response({"deleted": deleted})
 
 
@@ -240,10 +216,7 @@ class TaskById(MethodView):
         clears the description or the due date, and `tags` replaces the whole list.
         """
         task_id_ = parse_task_id(task_id)
-        try:
-            return found(queries.update_task(user_id, task_id_, data, VERSIONS.if_match()))
-        except PreconditionFailed:
-            precondition_failed()
+        return found(queries.update_task(g.identity, task_id_, data, VERSIONS.if_match(task_id_)))
 
     @auth_required
     @per_user
@@ -253,11 +226,7 @@ class TaskById(MethodView):
     def delete(self, _headers: dict[str, Any], user_id: str, task_id: str):
         """Delete a task"""
         task_id_ = parse_task_id(task_id)
-        try:
-            deleted = queries.delete_task(user_id, task_id_, VERSIONS.if_match())
-        except PreconditionFailed:
-            precondition_failed()
-        if not deleted:
+        if not queries.delete_task(g.identity, task_id_, VERSIONS.if_match(task_id_)):
             task_not_found()
 
 
@@ -276,8 +245,26 @@ class TaskCompletion(MethodView):
         sets it (idempotent, safe to retry).
         """
         task_id_ = parse_task_id(task_id)
-        try:
-            row = queries.toggle_task(user_id, task_id_, data.get("completed"), VERSIONS.if_match())
-        except PreconditionFailed:
-            precondition_failed()
-        return found(row)
+        completed = data.get("completed")
+        return found(
+            queries.toggle_task(g.identity, task_id_, completed, VERSIONS.if_match(task_id_))
+        )
+
+
+@blp.route("/<task_id:task_id>/move", strict_slashes=False)
+class TaskMove(MethodView):
+    @auth_required
+    @per_user
+    @blp.arguments(IfMatchSchema(), location="headers")
+    @blp.arguments(TaskMoveSchema(), example={"list_id": 7, "parent_id": None, "after_id": 43})
+    @blp.response(200, TaskSchema, example=TASK_EXAMPLE, headers={"ETag": ETAG_HEADER})
+    @blp.operation("moveTask", *BODY_ERRORS, 404, 412, 422, "MoveRefused")
+    def post(self, _headers: dict[str, Any], data: dict[str, Any], user_id: str, task_id: str):
+        """Move a task
+
+        Places the task and its subtasks in list `list_id`, under `parent_id` (null: the
+        top level), right after its sibling `after_id` (null or absent: first). Each
+        field is optional: see the fields for the defaults. One call per drag and drop.
+        """
+        task_id_ = parse_task_id(task_id)
+        return found(queries.move_task(g.identity, task_id_, data, VERSIONS.if_match(task_id_)))

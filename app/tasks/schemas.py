@@ -1,98 +1,41 @@
-"""A task's one definition, and the marshmallow schemas built from it.
+"""A task's one definition (see app/representation.py), and the bodies and query strings
+of its routes.
 
-``TASK_FIELDS`` lists a task's fields in the order the API writes them, each with its
-marshmallow field (type, rules, documentation) and how a create treats it. From that
-list come the response schema, the create and update bodies, the SQL columns a task
-is read with (``task_columns``: the same names, each formatted as the API writes it)
-and the serialiser (``task_json``). Adding a field is one entry here, plus its column.
+``TASK`` lists a task's fields in the order the API writes them: the response, create and
+update schemas, the SQL columns a task is read with and the serialiser all come from it.
+Adding a field is one entry there, plus its column.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
-from sqlalchemy import ColumnElement, Table, case
+from sqlalchemy import ColumnElement, case
 
+from .. import errors
+from ..fields import (
+    Id,
+    SingleValuedQuery,
+    StrictBoolean,
+    TrimmedString,
+    UTCTimestamp,
+    assigned_id,
+    moment,
+    owner,
+    storable_text,
+)
 from ..models import (
     DEFAULT_PRIORITY,
     DESCRIPTION_MAX,
-    IDEMPOTENCY_KEY_MAX,
+    POSITION_MAX,
     PRIORITIES,
     TAG_MAX,
     TAGS_MAX,
     TITLE_MAX,
-    utc_text,
 )
-
-
-def storable_text(value: str) -> None:
-    """Reject text the databases cannot store (NUL, lone UTF-16 surrogates)."""
-    if "\x00" in value:
-        raise ma.ValidationError("Must not contain NUL characters.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ma.ValidationError("Must be valid Unicode text.") from None
-
-
-# White space as JavaScript's String.prototype.trim() removes it (what ECMAScript regular
-# expressions call white space): a frontend that trims agrees with the service on a title.
-WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-_SURROUNDING_WHITESPACE = re.compile(f"^[{WHITESPACE}]+|[{WHITESPACE}]+$")
-
-
-class TrimmedString(fields.String):
-    """Text stored without its surrounding white space: 1 to ``max_length`` characters
-    XX
-        white space), since the raw string's length is not the rule."""
-
-    default_error_messages = {
-        "blank": "Must not be blank.",
-        "too_long": "Must be at most {max} characters once trimmed.",
-    }
-
-    def __init__(self, max_length: int, **kwargs: Any) -> None:
-        self.max_length = max_length
-        pattern = rf"^\s*[^\s\u0000](?:[^\u0000]{{0,{max_length - 2}}}[^\s\u0000])?\s*$"
-        metadata = {"pattern": pattern, **kwargs.pop("metadata", {})}
-        super().__init__(validate=[self._length, storable_text], metadata=metadata, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return _SURROUNDING_WHITESPACE.sub("", super()._deserialize(value, attr, data, **kwargs))
-
-    def _length(self, value: str) -> None:
-        if not value:
-            raise self.make_error("blank")
-        if len(value) > self.max_length:
-            raise self.make_error("too_long", max=self.max_length)
-
-
-class UTCTimestamp(fields.AwareDateTime):
-    """Written ``2026-11-26T17:38:00.123456Z`` (UTC, microseconds, ``Z``); read as ISO 8601
-    with an explicit offset (``Z`` or ``+02:00``), kept in UTC. Documented as date-time."""
-
-    default_error_messages = {"range": "Must be a date-time that exists in UTC (years 1-9999)."}
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:
-            raise self.make_error("range") from None
-
-    @staticmethod
-    def sql(column: ColumnElement[Any]) -> ColumnElement[Any]:
-        return utc_text(column)
+from ..representation import READ_ONLY, REQUIRED, ChosenByService, Field, Representation
 
 
 class Priority(fields.String):
@@ -140,32 +83,6 @@ class Tags(fields.List):
                 raise ma.ValidationError(f"Tags must be unique ignoring case; {tag!r} is repeated.")
             seen.add(tag_key(tag))
         return tags
-
-
-class StrictBoolean(fields.Boolean):
-    """Only JSON ``true``/``false``: not ``"true"``, ``1`` or ``"yes"``."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if value is True or value is False:
-            return value
-        raise self.make_error("invalid", input=value)
-
-
-def _id(**kwargs: Any) -> fields.Field:
-    return fields.Integer(
-        metadata={"description": "Assigned by the service.", "example": 42, "format": "int64"},
-        **kwargs,
-    )
-
-
-def _user_id(**kwargs: Any) -> fields.Field:
-    return fields.String(
-        metadata={
-            "description": "The owner: the token's subject.",
-            "example": "k3J9xQ2mN8pL4vR7sT1wY6zA0bC5dE2f",
-        },
-        **kwargs,
-    )
 
 
 def _title(**kwargs: Any) -> fields.Field:
@@ -227,6 +144,44 @@ def _tags(**kwargs: Any) -> fields.Field:
     )
 
 
+def _list_id(**kwargs: Any) -> fields.Field:
+    return Id(
+        strict=True,
+        metadata={
+            "description": "The list the task is in. Set on create (a subtask: its parent's "
+            "list); changed by the task's move route.",
+            "example": 7,
+        },
+        **kwargs,
+    )
+
+
+def _parent_id(**kwargs: Any) -> fields.Field:
+    return Id(
+        strict=True,
+        allow_none=True,
+        metadata={
+            "description": "The task this one is a subtask of (in the same list), or null at "
+            "the top level; at most 4 levels. Set on create; changed by the move route.",
+            "example": None,
+        },
+        **kwargs,
+    )
+
+
+def _position(**kwargs: Any) -> fields.Field:
+    return fields.String(
+        metadata={
+            "description": "The task's place among its siblings (same list, same parent): "
+            "sort by it, byte by byte. Opaque, at most 64 characters; changed by the move "
+            "route.",
+            "example": "a0",
+            "maxLength": POSITION_MAX,
+        },
+        **kwargs,
+    )
+
+
 def _completed_at(**kwargs: Any) -> fields.Field:
     return UTCTimestamp(
         allow_none=True,
@@ -238,99 +193,34 @@ def _completed_at(**kwargs: Any) -> fields.Field:
     )
 
 
-def _created_at(**kwargs: Any) -> fields.Field:
-    return UTCTimestamp(
-        metadata={"description": "UTC, ISO 8601.", "example": "2026-11-26T17:38:00.123456Z"},
-        **kwargs,
-    )
-
-
-def _updated_at(**kwargs: Any) -> fields.Field:
-    return UTCTimestamp(
-        metadata={
-            "description": "UTC, ISO 8601; moves on every change.",
-            "example": "2026-11-26T17:38:00.123456Z",
-        },
-        **kwargs,
-    )
-
-
-READ_ONLY = object()  # the client cannot set it
-REQUIRED = object()  # a create must send it
-
-
-@dataclass(frozen=True)
-class TaskField:
-    name: str
-    make: Callable[..., fields.Field]  # the marshmallow field: type, rules, documentation
-    # On create: READ_ONLY, REQUIRED, or the value when left out (a callable makes it).
-    create: Any = READ_ONLY
-
-
-TASK_FIELDS: Sequence[TaskField] = (
-    TaskField("id", _id),
-    TaskField("user_id", _user_id),
-    TaskField("title", _title, REQUIRED),
-    TaskField("description", _description, None),
-    TaskField("completed", _completed, False),
-    TaskField("priority", _priority, DEFAULT_PRIORITY),
-    TaskField("due_date", _due_date, None),
-    TaskField("tags", _tags, list),
-    TaskField("completed_at", _completed_at),
-    TaskField("created_at", _created_at),
-    TaskField("updated_at", _updated_at),
+TASK = Representation(
+    "Task",
+    (
+        Field("id", assigned_id(42)),
+        Field("user_id", owner),
+        Field("title", _title, REQUIRED),
+        Field("description", _description, None),
+        Field("completed", _completed, False),
+        Field("priority", _priority, DEFAULT_PRIORITY),
+        Field("due_date", _due_date, None),
+        Field("tags", _tags, list),
+        Field("list_id", _list_id, ChosenByService("the user's default list"), updatable=False),
+        Field("parent_id", _parent_id, None, updatable=False),
+        Field("position", _position, READ_ONLY, updatable=False),
+        Field("completed_at", _completed_at),
+        Field("created_at", moment("UTC, ISO 8601.", "2026-11-26T17:38:00.123456Z")),
+        Field(
+            "updated_at",
+            moment("UTC, ISO 8601; moves on every change.", "2026-11-26T17:38:00.123456Z"),
+        ),
+    ),
+    elsewhere=errors.USE_MOVE,
 )
-FIELD_NAMES = tuple(field.name for field in TASK_FIELDS)
-WRITABLE = tuple(field for field in TASK_FIELDS if field.create is not READ_ONLY)
-DEFAULTS = {f.name: f.create for f in WRITABLE if f.create is not REQUIRED}
-
-# A task as the API returns it: every field is always sent.
-TaskSchema = ma.Schema.from_dict(
-    {f.name: f.make(required=True, dump_only=f.create is READ_ONLY) for f in TASK_FIELDS},
-    name="TaskSchema",
-)
-
-
-def _create_field(task_field: TaskField) -> fields.Field:
-    """The create body's field: required, or optional with its default in the description
-    (not as a JSON Schema default, which typed clients read as "always present")."""
-    if task_field.create is REQUIRED:
-        return task_field.make(required=True)
-    field = task_field.make()
-    default = task_field.create() if callable(task_field.create) else task_field.create
-    shown = json.dumps(field.serialize("value", {"value": default}))
-    field.metadata = {
-        **field.metadata,
-        "description": f"{field.metadata['description']} Default: {shown}.",
-    }
-    return field
-
-
-class _WithDefaults(ma.Schema):
-    @ma.post_load
-    def _defaults(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        missing = {name: value() if callable(value) else value for name, value in DEFAULTS.items()}
-        return {**{k: v for k, v in missing.items() if k not in data}, **data}
-
-
-# The body that creates a task: read-only fields are unknown fields, so a 422.
-TaskCreateSchema = _WithDefaults.from_dict(
-    {f.name: _create_field(f) for f in WRITABLE}, name="TaskCreateSchema"
-)
-
-
-class _AtLeastOneField(ma.Schema):
-    @ma.validates_schema
-    def _at_least_one(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data:
-            names = ", ".join(f.name for f in WRITABLE)
-            raise ma.ValidationError(f"Give at least one of {names}.")
-
-
-# The fields to change: each optional, at least one; null clears a nullable field.
-TaskUpdateSchema = _AtLeastOneField.from_dict(
-    {f.name: f.make() for f in WRITABLE}, name="TaskUpdateSchema"
-)
+FIELD_NAMES = TASK.names
+TaskSchema = TASK.schema
+TaskCreateSchema = TASK.create_schema
+TaskUpdateSchema = TASK.update_schema
+task_json = TASK.json
 
 
 class TaskToggleSchema(ma.Schema):
@@ -339,41 +229,54 @@ class TaskToggleSchema(ma.Schema):
     completed = _completed()
 
 
-def task_columns(table: Table) -> tuple[ColumnElement[Any], ...]:
-    """The task's fields as SQL, labelled with their names, in ``FIELD_NAMES`` order,
-    each formatted as the API writes it."""
-    columns = []
-    for name, field in TaskSchema().fields.items():
-        column = table.c[name]
-        sql = getattr(field, "sql", None)
-        columns.append((sql(column) if sql else column).label(name))
-    return tuple(columns)
+class TaskMoveSchema(ma.Schema):
+    """Where to put the task (and its subtree): every field optional."""
+
+    list_id = Id(
+        strict=True,
+        metadata={
+            "description": "The destination list. Default: the parent's list when `parent_id` "
+            "is given, else the task's list.",
+            "example": 7,
+        },
+    )
+    parent_id = Id(
+        strict=True,
+        allow_none=True,
+        metadata={
+            "description": "The new parent, or null for the top level. Default: the task's "
+            "parent when it stays in its list, the top level when it changes list.",
+            "example": 42,
+        },
+    )
+    after_id = Id(
+        strict=True,
+        allow_none=True,
+        metadata={
+            "description": "The sibling (at the destination) to place the task right after; "
+            "null or absent: first among its siblings.",
+            "example": 43,
+        },
+    )
 
 
-def task_json(row: Sequence[Any]) -> dict[str, Any]:
-    """A row of ``task_columns`` (and possibly more columns after them) as the API's JSON."""
-    # Why not TaskSchema().dump: marshmallow's per-field work was a large share of a
-    # page's time (bench/README.md, "What we keep and why"); the columns are formatted.
-    return dict(zip(FIELD_NAMES, row, strict=False))  # extra trailing columns are dropped
+NO_PARENT = "none"
+SORTS = ("created", "updated", "title", "due_date", "priority", "position")
+ASCENDING_BY_DEFAULT = ("position",)  # every other sort is newest, or greatest, first
 
 
-class SingleValuedQuery(ma.Schema):
-    """Query parameters that are not lists may be given once."""
+class ParentFilter(fields.Field):
+    """A task's id, or ``none`` (the top level)."""
 
-    @ma.pre_load
-    def _one_value_each(self, data: Any, **kwargs: Any) -> Any:
-        # webargs hands over a proxy of the query MultiDict and would silently take the
-        # first of repeated values; a second value is never ignored unchecked.
-        multi = getattr(data, "data", None)
-        if multi is not None and hasattr(multi, "getlist"):
-            errors = {
-                name: ["Give this parameter only once."]
-                for name, field in self.fields.items()
-                if not isinstance(field, fields.List) and len(multi.getlist(name)) > 1
-            }
-            if errors:
-                raise ma.ValidationError(errors)
-        return data
+    default_error_messages = {"invalid": "Must be a task's id or none."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
+        if value == NO_PARENT:
+            return NO_PARENT
+        try:
+            return Id().deserialize(value)
+        except ma.ValidationError:
+            raise self.make_error("invalid") from None
 
 
 class TaskQueryArgsSchema(SingleValuedQuery):
@@ -386,16 +289,18 @@ class TaskQueryArgsSchema(SingleValuedQuery):
     )
     sort = fields.String(
         load_default="created",
-        validate=validate.OneOf(["created", "updated", "title", "due_date", "priority"]),
+        validate=validate.OneOf(SORTS),
         metadata={
             "description": "Sort key; ties are broken by id. Tasks without a due date come "
-            "last in both orders; `priority` descending is high, medium, low."
+            "last in both orders; `priority` descending is high, medium, low; `position` is "
+            "the manual order (with `list_id`: the list's siblings in order)."
         },
     )
     order = fields.String(
-        load_default="desc",
         validate=validate.OneOf(["desc", "asc"]),
-        metadata={"description": "Sort direction."},
+        metadata={
+            "description": "Sort direction. Default: `desc`, except `asc` for `sort=position`."
+        },
     )
     page = fields.Integer(
         load_default=1,
@@ -448,6 +353,22 @@ class TaskQueryArgsSchema(SingleValuedQuery):
             "Example: `true`.",
         },
     )
+    list_id = Id(
+        metadata={
+            "description": "Only the tasks of this list (subtasks included); an id that is "
+            "not one of the user's lists matches nothing. Example: `7`.",
+        }
+    )
+    parent_id = ParentFilter(
+        metadata={
+            "description": "A task's id: its direct subtasks; `none`: top-level tasks only. "
+            "Example: `none`.",
+            "oneOf": [
+                {"type": "integer", "format": "int64", "minimum": 1},
+                {"type": "string", "enum": [NO_PARENT]},
+            ],
+        }
+    )
     updated_since = UTCTimestamp(
         metadata={
             "description": "Tasks updated at or after this moment (ISO 8601 with an offset), "
@@ -463,22 +384,4 @@ class ClearCompletedArgsSchema(SingleValuedQuery):
         required=True,
         validate=validate.OneOf(["completed"]),
         metadata={"description": "Must be `completed`: only completed tasks can be cleared."},
-    )
-
-
-class IdempotencyKeySchema(ma.Schema):
-    """The create's optional ``Idempotency-Key`` header."""
-
-    idempotency_key = fields.String(
-        data_key="Idempotency-Key",
-        validate=[
-            validate.Length(min=1, max=IDEMPOTENCY_KEY_MAX),
-            validate.Regexp(r"^[ -~]+$", error="Must be printable ASCII characters."),
-        ],
-        metadata={
-            "description": "1-255 printable ASCII characters chosen by the client, e.g. a "
-            "UUID: the same key with the same body within 24 hours answers the first "
-            "response again instead of creating another task. "
-            "Example: `5f0c6a4e-1d2b-4c8e-9f3a-7b6d5e4c3b2a`.",
-        },
     )

@@ -19,6 +19,16 @@ type Task = components["schemas"]["Task"];
 type ApiError = components["schemas"]["Error"];
 type PaginationMetadata = components["schemas"]["PaginationMetadata"];
 type Priority = Task["priority"];
+// A list, named through its route (whatever the document calls its schema).
+type TaskList =
+  paths["/api/{user_id}/lists/{list_id}"]["get"]["responses"][200]["content"]["application/json"];
+// Request bodies as their own types, for the compile-time checks at the end.
+type TaskUpdateBody =
+  NonNullable<paths["/api/{user_id}/tasks/{task_id}"]["put"]["requestBody"]>["content"]["application/json"];
+type TaskMoveBody =
+  NonNullable<paths["/api/{user_id}/tasks/{task_id}/move"]["post"]["requestBody"]>["content"]["application/json"];
+type ListUpdateBody =
+  NonNullable<paths["/api/{user_id}/lists/{list_id}"]["put"]["requestBody"]>["content"]["application/json"];
 
 const API_URL = process.env.API_URL;
 const USER_ID = process.env.USER_ID;
@@ -65,6 +75,7 @@ function header(response: Response, name: string): string {
 const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const path = { user_id: USER_ID };
 const taskPath = (task: Task) => ({ user_id: USER_ID, task_id: task.id });
+const listPath = (list: TaskList) => ({ user_id: USER_ID, list_id: list.id });
 
 // --------------------------------------------------------------------------- the program
 
@@ -230,6 +241,77 @@ async function main(): Promise<void> {
   for (const task of [plantsTask, first.data]) {
     await client.DELETE("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(task) } });
   }
+
+  await organizing();
+}
+
+// Lists, a subtask, a move, and the list read in its manual order (docs/api.md, "Lists",
+// "Subtasks", "Move", and "The list": a list in its manual order).
+async function organizing(): Promise<void> {
+  step = "create a list";
+  const created = await client.POST("/api/{user_id}/lists", {
+    params: { path },
+    body: { title: `  Check ${RUN}  `, color: "#3B82F6" },
+  });
+  check(created.response.status === 201 && created.data !== undefined, "201 with the list", created.response, created.error);
+  const list: TaskList = created.data;
+  const listId: number = list.id;
+  check(list.title === `Check ${RUN}`, "title trimmed", list);
+  check(list.color === "#3b82f6", "colour stored in lower case", list);
+  check(list.is_default === false && list.open_count === 0, "not the default list, nothing open", list);
+  const listLocation = header(created.response, "Location");
+  check(new URL(listLocation, API_URL).pathname === `/api/${USER_ID}/lists/${listId}`, "Location", listLocation);
+
+  step = "create a task in the list, and a subtask of it";
+  const parent = await client.POST("/api/{user_id}/tasks", {
+    params: { path },
+    body: { title: "Parent", list_id: listId },
+  });
+  check(parent.response.status === 201 && parent.data !== undefined, "201 with the task", parent.response, parent.error);
+  const parentTask: Task = parent.data;
+  check(parentTask.list_id === listId && parentTask.parent_id === null, "in the list, at the top level", parentTask);
+  const child = await client.POST("/api/{user_id}/tasks", {
+    params: { path },
+    body: { title: "Child", parent_id: parentTask.id },
+  });
+  check(child.response.status === 201 && child.data !== undefined, "201 with the subtask", child.response, child.error);
+  const childTask: Task = child.data;
+  check(childTask.parent_id === parentTask.id, "parent_id is the parent", childTask);
+  check(childTask.list_id === listId, "a subtask is in its parent's list", childTask);
+
+  step = "move the subtask to the top level, right after its former parent";
+  const childEtag = header(child.response, "ETag");
+  const moved = await client.POST("/api/{user_id}/tasks/{task_id}/move", {
+    params: { path: taskPath(childTask), header: { "If-Match": childEtag } },
+    body: { parent_id: null, after_id: parentTask.id },
+  });
+  check(moved.response.status === 200 && moved.data !== undefined, "200 with the task", moved.response, moved.error);
+  check(moved.data.id === childTask.id, "the moved task keeps its id", moved.data);
+  check(moved.data.parent_id === null && moved.data.list_id === listId, "top level, same list", moved.data);
+  check(header(moved.response, "ETag") !== childEtag, "a new ETag after the move", childEtag, moved.response);
+
+  step = "read the list in its manual order";
+  const ordered = await client.GET("/api/{user_id}/tasks", {
+    params: { path, query: { list_id: listId, sort: "position" } },
+  });
+  check(ordered.response.status === 200 && ordered.data !== undefined, "200 with a list", ordered.response, ordered.error);
+  const order = ordered.data.map((task: Task) => task.id);
+  check(JSON.stringify(order) === JSON.stringify([parentTask.id, childTask.id]), "[parent, former subtask]", order);
+  const [firstInList, secondInList] = ordered.data;
+  check(firstInList !== undefined && secondInList !== undefined, "two tasks", ordered.data);
+  check(secondInList.parent_id === null, "the moved task's parent_id is null", secondInList);
+  check(firstInList.position < secondInList.position, "positions compare with plain <", ordered.data);
+
+  step = "the list counts its open tasks; deleting it deletes them";
+  const counted = await client.GET("/api/{user_id}/lists/{list_id}", { params: { path: listPath(list) } });
+  check(counted.response.status === 200 && counted.data !== undefined, "200 with the list", counted.response, counted.error);
+  check(counted.data.open_count === 2, "open_count counts both tasks", counted.data);
+  const removed = await client.DELETE("/api/{user_id}/lists/{list_id}", {
+    params: { path: listPath(list), header: { "If-Match": header(counted.response, "ETag") } },
+  });
+  check(removed.response.status === 204, "204 No Content", removed.response, removed.error);
+  const orphan = await client.GET("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(parentTask) } });
+  check(orphan.response.status === 404, "the list's tasks went with it", orphan.response);
 }
 
 // --------------------------------------------------------------------------- compile time only
@@ -268,6 +350,39 @@ export async function typeExpectations(): Promise<void> {
     data.id, data.user_id, data.title, data.completed, data.priority, data.tags, data.created_at, data.updated_at,
   ];
   void always;
+  const tree: [number, number | null, string] = [data.list_id, data.parent_id, data.position];
+  void tree;
+  // @ts-expect-error parent_id can be null
+  const parentId: number = data.parent_id;
+  void parentId;
+  // @ts-expect-error position is read-only
+  data.position = "a0";
+
+  // Bodies as their own types: an object literal with a field the body does not offer fails.
+  // @ts-expect-error list_id, parent_id and position change only through move
+  const update: TaskUpdateBody = { list_id: 2 };
+  // @ts-expect-error position is the service's to choose
+  const move: TaskMoveBody = { position: "a0" };
+  // @ts-expect-error is_default is the service's
+  const rename: ListUpdateBody = { is_default: true };
+  void [update, move, rename];
+  // @ts-expect-error a list needs a title
+  await client.POST("/api/{user_id}/lists", { params: { path }, body: {} });
+  // `default` names your default list on every list route; after_id null puts it first.
+  await client.POST("/api/{user_id}/lists/{list_id}/move", {
+    params: { path: { user_id: "u", list_id: "default" } },
+    body: { after_id: null },
+  });
+
+  const lists = await client.GET("/api/{user_id}/lists", { params: { path } });
+  const some = lists.data?.[0];
+  if (some === undefined) return;
+  // @ts-expect-error a list's color can be null
+  some.color.trim();
+  const listFields: [number, string, string, boolean, string, number, string, string] = [
+    some.id, some.user_id, some.title, some.is_default, some.position, some.open_count, some.created_at, some.updated_at,
+  ];
+  void listFields;
 }
 
 main().then(
