@@ -128,14 +128,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_limits(app)
     init_browser_support(app)
 
-    from . import lists, tasks
+    from . import changes, lists, tasks
 
     # marshmallow cannot say "at least one field"; the document should.
     for name, schema in (("TaskUpdate", tasks.TASK), ("TaskListUpdate", lists.LIST)):
         api.spec.components.schema(name, {"minProperties": 1}, schema=schema.update_schema)
     app.url_map.converters["list_id"] = lists.ListIdConverter
     api.register_converter(lists.ListIdConverter, lists.list_id_param_schema)
-    for blueprint in (tasks.blp, lists.blp):
+    changes.document(api.spec)
+    for blueprint in (tasks.blp, lists.blp, changes.blp):
         api.register_blueprint(blueprint, parameters=[USER_ID_PARAMETER])
 
     from .cli import register_cli

@@ -112,6 +112,9 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LOG_FORMAT": (env.get("LOG_FORMAT") or "json").lower(),
         # Number of proxies in front of the service whose X-Forwarded-For/-Proto to trust.
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
+        # How long deleted tasks and lists are remembered for the changes feed; a cursor
+        # older than that is a 410.
+        "CHANGES_RETENTION_DAYS": _int(env, "CHANGES_RETENTION_DAYS", 30),
     }
 
 
@@ -165,6 +168,8 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"LOG_LEVEL must be a logging level name, got {config['LOG_LEVEL']!r}")
     if config["JWT_LEEWAY"] < 0:
         raise ConfigError("JWT_LEEWAY must not be negative")
+    if config["CHANGES_RETENTION_DAYS"] < 1:
+        raise ConfigError("CHANGES_RETENTION_DAYS must be at least 1")
     if not secret:
         return
     if len(secret) < MIN_SECRET_LENGTH:

@@ -23,6 +23,9 @@ from sqlalchemy.exc import DisconnectionError
 from .models import db
 
 TRANSACTION_LEVELS = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
+# Several reads that must see one moment: PostgreSQL's snapshot for the whole transaction;
+# SQLite (WAL) reads one snapshot in any transaction.
+SNAPSHOT_LEVELS = {"postgresql": "REPEATABLE READ", "sqlite": "SERIALIZABLE"}
 IDLE_PING_SECONDS = 10.0
 
 
@@ -114,9 +117,14 @@ def connection() -> Iterator[Connection]:
 
 
 @contextmanager
-def transaction() -> Iterator[Connection]:
+def transaction(levels: Mapping[str, str] = TRANSACTION_LEVELS) -> Iterator[Connection]:
     """A real transaction: on an autocommit connection, begin() alone would not be one."""
     with db.engine.connect() as conn:
-        conn.execution_options(isolation_level=TRANSACTION_LEVELS[conn.dialect.name])
+        conn.execution_options(isolation_level=levels[conn.dialect.name])
         with conn.begin():
             yield conn
+
+
+def snapshot() -> Any:
+    """A read-only transaction whose statements all see the database at one moment."""
+    return transaction(SNAPSHOT_LEVELS)

@@ -128,6 +128,11 @@ AFTER_ITSELF = "after_id must be another task than the one being moved."
 AFTER_ITSELF_LIST = "after_id must be another list than the one being moved."
 TOO_MANY_LISTS = "A user has at most {limit} lists, the default one included; delete one first."
 DEFAULT_LIST_STAYS = "The default list cannot be deleted; rename it, or delete its tasks."
+CURSOR_EXPIRED = (
+    "This cursor is older than the deletions the service remembers ({days} days): start "
+    "again without a cursor."
+)
+BAD_CURSOR = "Not a cursor of this feed: send back a cursor it answered, or none."
 
 # Limits and the service's health
 TOO_MANY_REQUESTS = "Too many requests: the limit is {limit}; retry in {seconds} s."
@@ -186,17 +191,21 @@ class ErrorSchema(ma.Schema):
 
 class Refused(Exception):
     """A request the service's rules refuse, answered in the error shape: ``code``, the
-    sentence, and for a 422 the field of the body it is about (``errors.json``)."""
+    sentence, and for a 422 the field it is about (``errors.json`` for the body, or
+    ``errors.query``)."""
 
-    def __init__(self, code: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, code: int, message: str, field: str | None = None, location: str = "json"
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.location = location
 
 
 def _refused(exc: Refused) -> Response:
-    details = {"json": {exc.field: [exc.message]}} if exc.field else None
+    details = {exc.location: {exc.field: [exc.message]}} if exc.field else None
     return json_response(error_payload(exc.code, exc.message, details), exc.code)
 
 
@@ -286,6 +295,7 @@ ERROR_EXAMPLES: dict[str, tuple[int, str, Any]] = {
     "DefaultListStays": (409, DEFAULT_LIST_STAYS, None),
     "PreconditionFailed": (412, TASK_CHANGED, None),
     "ListPreconditionFailed": (412, LIST_CHANGED, None),
+    "CursorExpired": (410, CURSOR_EXPIRED.format(days=30), None),
     "PayloadTooLarge": (413, DEFAULT_MESSAGES[413], None),
     "UnsupportedMediaType": (415, NOT_JSON, None),
     "ValidationFailed": (422, VALIDATION_FAILED, {"json": {"title": ["Must not be blank."]}}),

@@ -170,10 +170,14 @@ class TaskList(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The user's write counter as the write that last changed the list made it (the
+    # changes feed, migration 0005).
+    seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         PrimaryKeyConstraint("user_id", "id"),
         Index("ix_lists_user_position", "user_id", "position", "id"),
+        Index("ix_lists_user_seq", "user_id", "seq", "id"),
         # One default list per user.
         Index(
             "ix_lists_user_default",
@@ -216,6 +220,9 @@ class Task(db.Model):
     parent_id: Mapped[int | None] = mapped_column(TaskId)
     # Its place among its siblings (same list, same parent).
     position: Mapped[str] = mapped_column(Position)
+    # The user's write counter as the write that last changed the task made it (the
+    # changes feed, migration 0005).
+    seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     # One index per list order: (owner[, status], sort key, id). The id makes the
     # tie-break part of the index, so a page is an index range scan with no sort;
@@ -238,6 +245,7 @@ class Task(db.Model):
         Index("ix_tasks_user_list_position", "user_id", "list_id", "position", "id"),
         Index("ix_tasks_user_list_parent", "user_id", "list_id", "parent_id", "position", "id"),
         Index("ix_tasks_user_parent_position", "user_id", "parent_id", "position", "id"),
+        Index("ix_tasks_user_seq", "user_id", "seq", "id"),
         ForeignKeyConstraint(
             ["user_id", "list_id"], ["lists.user_id", "lists.id"], ondelete="CASCADE"
         ),
@@ -265,6 +273,26 @@ class TaskTag(db.Model):
             ["user_id", "task_id"], ["tasks.user_id", "tasks.id"], ondelete="CASCADE"
         ),
         Index("ix_task_tags_user_task", "user_id", "task_id"),
+    )
+
+
+class Deletion(db.Model):
+    """A deleted task or list, remembered for the changes feed: written by triggers on
+    tasks and lists (migration 0005) whatever deletes them, removed by the service after
+    CHANGES_RETENTION_DAYS."""
+
+    __tablename__ = "deletions"
+
+    user_id: Mapped[str] = mapped_column(String(USER_ID_MAX))
+    kind: Mapped[int] = mapped_column(SmallInteger)  # 1 a list, 2 a task (app/changes)
+    id: Mapped[int] = mapped_column(TaskId)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the deleting write's
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "kind", "id"),
+        Index("ix_deletions_user_seq", "user_id", "seq", "kind", "id"),
+        Index("ix_deletions_deleted_at", "deleted_at"),
     )
 
 

@@ -61,7 +61,8 @@ def _renumber(
 ) -> list[str]:
     """Give the sibling set (without ``moving``) short keys in its current order, leaving
     a key free at ``index`` for ``moving``; every row whose key changes is a change (new
-    version and ``updated_at``). Returns the keys in order, the free one included."""
+    version, ``updated_at`` and the write's ``seq``). Returns the keys in order, the free
+    one included."""
     rows = w.conn.execute(
         select(table.c.id, table.c.position)
         .where(*scope, *(() if moving is None else (table.c.id != moving,)))
@@ -83,6 +84,7 @@ def _renumber(
                 position=bindparam("new_position"),
                 version=table.c.version + 1,
                 updated_at=bindparam("now", w.now, type_=table.c.updated_at.type),
+                seq=bindparam("seq", w.seq, type_=table.c.seq.type),
             ),
             changed,
         )

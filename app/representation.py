@@ -18,6 +18,8 @@ import marshmallow as ma
 from marshmallow import fields
 from sqlalchemy import ColumnElement, Table
 
+from .etags import Versions
+
 READ_ONLY = object()  # the client cannot set it
 REQUIRED = object()  # a create must send it
 
@@ -74,6 +76,7 @@ class Representation:
     def __init__(self, name: str, definition: Sequence[Field], *, elsewhere: str = "") -> None:
         self.fields = tuple(definition)
         self.names = tuple(field.name for field in self.fields)
+        self.versions = Versions(self.names)  # its ETags
         # As the API returns it: every field is always sent.
         self.schema = ma.Schema.from_dict(
             {f.name: f.make(required=True, dump_only=f.create is READ_ONLY) for f in self.fields},

@@ -41,6 +41,7 @@ ROUTES = (
     "delete",
     "move",
     "list-position",
+    "changes",
 )
 # Served by the reference apps, not by the service.
 REFERENCE_ROUTES = ("hello", "raw", "raw-create")
@@ -57,7 +58,7 @@ REFERENCES = {
 # 304 is the expected answer of these.
 EXPECTED_STATUS = {"list-304": 304, "get-304": 304}
 
-READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER, MOVER = (
+READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER, MOVER, POLLER = (
     "bench-reader",
     "bench-creator",
     "bench-updater",
@@ -65,7 +66,9 @@ READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER, MOVER = (
     "bench-deleter",
     "bench-filterer",
     "bench-mover",
+    "bench-poller",
 )
+FEED_CHANGES = 20  # what one poll of the changes feed finds
 LIST_TASKS = 20  # the reader's tasks: one full page of the list route
 FILTER_TASKS = 300  # the filterer's: a page of 20 out of the tasks a filter keeps
 TAGS = ("home", "work", "errands", "garden", "reading", "health")
@@ -177,7 +180,7 @@ class Bench:
         secret = env["BETTER_AUTH_SECRET"]
         self.tokens = {
             u: harness.token_for(secret, u)
-            for u in (READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER, MOVER)
+            for u in (READER, CREATOR, UPDATER, TOGGLER, DELETER, FILTERER, MOVER, POLLER)
         }
         self.api = harness.ApiClient(app.url)
         self.ids: dict[str, list[int]] = {}
@@ -222,6 +225,18 @@ class Bench:
         if status != 200:
             raise BenchError(f"the deleter's default list answered {status}")
         self.deleter_list = int(default["id"])
+        # A poll that finds FEED_CHANGES changes: a cursor from before that many creates
+        # (completed ones: the list's open_count, and so the list, stays as it was).
+        status, first = self.api.request("GET", f"/api/{POLLER}/changes", self.tokens[POLLER])
+        if status != 200 or first["has_more"]:
+            raise BenchError(f"the poller's first load answered {status}: {first!r}")
+        self.poll_cursor = first["cursor"]
+        bodies = [{"title": f"Change {i}", "completed": True} for i in range(FEED_CHANGES)]
+        self.api.create_tasks(POLLER, self.tokens[POLLER], bodies)
+        path = f"/api/{POLLER}/changes?cursor={self.poll_cursor}"
+        status, poll = self.api.request("GET", path, self.tokens[POLLER])
+        if status != 200 or len(poll["changes"]) != FEED_CHANGES:
+            raise BenchError(f"the poll answered {status} with {len(poll.get('changes', []))}")
         # One task each, so that their users rows exist (as after a first real request).
         for user in (CREATOR, DELETER):
             self.ids[user] = self.api.create_tasks(user, self.tokens[user], [{"title": "First"}], 1)
@@ -310,6 +325,7 @@ class Bench:
             "delete": DELETER,
             "move": MOVER,
             "list-position": READER,
+            "changes": POLLER,
         }[route]
         env["BENCH_TOKEN"] = self.tokens[user]
         base = f"/api/{user}/tasks"
@@ -319,6 +335,8 @@ class Bench:
             env["BENCH_PATH"] = f"{base}?{FILTER_QUERY}"
         elif route == "list-tag":
             env["BENCH_PATH"] = f"{base}?{TAG_QUERY}"
+        elif route == "changes":
+            env["BENCH_PATH"] = f"/api/{POLLER}/changes?cursor={self.poll_cursor}"
         elif route == "list-position":  # one list in its manual order
             env["BENCH_PATH"] = (
                 f"{base}?list_id={self.reader_list}&sort=position&page_size={LIST_TASKS}"

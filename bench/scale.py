@@ -9,8 +9,10 @@ subtasks, a list's top level) it measures, with wrk, the p50 of the first page
 (``page_size=20``) for both users and prints big/small, marked against 1.5x; and for
 ``q`` with a word in 1 % of the big user's tasks, the big user's p50, marked against
 50 ms. The big user's tasks are in 50 lists, four in five of them subtasks. Then the
-tree's writes, one request at a time: a move of a task with a 500-task subtree to another
-list, and a completion that cascades to 100 subtasks (p50 of each). Last, the PostgreSQL
+changes feed: a page of 100 changes of the big user against one of a user with 1,000
+tasks, and the first page (20 items) of the big user's first load against the small
+user's. Then the tree's writes, one request at a time: a move of a task with a 500-task
+subtree to another list, and a completion that cascades to 100 subtasks (p50 of each). Last, the PostgreSQL
 plans (EXPLAIN (ANALYZE, BUFFERS)) of the statement the list runs for the big user, built
 by app/tasks/queries.py: index scans, no sort of the whole set.
 """
@@ -28,7 +30,10 @@ import harness
 from fractional_indexing import generate_n_keys_between
 from harness import Server, log
 
-SMALL, BIG = "scale-small", "scale-big"
+SMALL, BIG, MEDIUM = "scale-small", "scale-big", "scale-medium"
+MEDIUM_TASKS = 1_000  # the changes feed's reference user
+FEED_CHANGES = 100  # changes in one page of the feed, for the big user and the medium one
+FEED_PAGE = 20  # the first page of the feed's first load, for the big user and the small one
 PAGE_SIZE = 20
 RATIO_TARGET = 1.5
 Q_TARGET_MS = 50.0
@@ -278,6 +283,51 @@ def measure_tree(
     return result
 
 
+def measure_feed(
+    api: harness.ApiClient, tokens: dict[str, str], measure: Any, args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    """The changes feed's cost against what the user has: a page of FEED_CHANGES changes of
+    the big user against one of the MEDIUM_TASKS-task user (the same writes, a cursor from
+    before them), and the first page (FEED_PAGE items) of the big user's first load
+    against the small user's."""
+    cursors = {}
+    for user in (BIG, MEDIUM):
+        status, first = api.request("GET", f"/api/{user}/changes?limit=1", tokens[user])
+        if status != 200:
+            raise harness.BenchError(f"changes answered {status}: {first!r}")
+        status, tail = api.request(
+            "GET", f"/api/{user}/changes?cursor={first['cursor']}&limit=1000", tokens[user]
+        )
+        while tail["has_more"]:  # to the end of the first load, then the changes after it
+            status, tail = api.request(
+                "GET", f"/api/{user}/changes?cursor={tail['cursor']}&limit=1000", tokens[user]
+            )
+        cursors[user] = tail["cursor"]
+        bodies = [{"title": f"Feed change {i}"} for i in range(FEED_CHANGES)]
+        api.create_tasks(user, tokens[user], bodies)
+    pairs = {
+        f"{FEED_CHANGES} changes": (
+            (MEDIUM, f"cursor={cursors[MEDIUM]}&limit={FEED_CHANGES}"),
+            (BIG, f"cursor={cursors[BIG]}&limit={FEED_CHANGES}"),
+        ),
+        f"first load, first {FEED_PAGE}": (
+            (SMALL, f"limit={FEED_PAGE}"),
+            (BIG, f"limit={FEED_PAGE}"),
+        ),
+    }
+    result = {}
+    for name, ((reference, reference_query), (big, big_query)) in pairs.items():
+        reference_runs, big_runs = [], []
+        for _ in range(args.repeat):
+            reference_runs.append(measure(reference, reference_query, args.duration, "changes"))
+            big_runs.append(measure(big, big_query, args.duration, "changes"))
+        ref, mine = combine(reference_runs), combine(big_runs)
+        ratio = mine["p50_ms"] / ref["p50_ms"] if ref["p50_ms"] else float("nan")
+        result[name] = {"reference": ref, "big": mine, "p50_ratio": ratio}
+        log(f"changes, {name}: reference {ref['p50_ms']:.1f} ms, big {mine['p50_ms']:.1f} ms")
+    return result
+
+
 def combine(results: list[harness.WrkResult]) -> dict[str, Any]:
     return {
         "p50_ms": statistics.median(r.p50_ms for r in results),
@@ -348,6 +398,8 @@ def run(args: argparse.Namespace) -> int:
             if args.background_tasks:
                 seed_background(database, args.background_tasks)
             seed_big(database, BIG, args.big_tasks)
+            seed_big(database, MEDIUM, MEDIUM_TASKS)
+            tokens[MEDIUM] = harness.token_for(secret, MEDIUM)
             # For each user, a list (the big user's second: not the default) and a top-level
             # task of it that has subtasks.
             places = {}
@@ -369,7 +421,9 @@ def run(args: argparse.Namespace) -> int:
                 for user in (SMALL, BIG)
             }
 
-            def measure(user: str, query: str, duration: float) -> harness.WrkResult:
+            def measure(
+                user: str, query: str, duration: float, route: str = "tasks"
+            ) -> harness.WrkResult:
                 try:
                     return harness.run_wrk(
                         wrk,
@@ -378,7 +432,7 @@ def run(args: argparse.Namespace) -> int:
                         duration=duration,
                         timeout_s=args.wrk_timeout,
                         lua_env={
-                            "BENCH_PATH": f"/api/{user}/tasks?{query}",
+                            "BENCH_PATH": f"/api/{user}/{route}?{query}",
                             "BENCH_TOKEN": tokens[user],
                         },
                     )
@@ -413,6 +467,7 @@ def run(args: argparse.Namespace) -> int:
             log(f"{Q_QUERY[0]}: big p50 {q_result['p50_ms']:.1f} ms")
 
             tree = measure_tree(api, database, tokens[BIG], BIG, places[BIG]["list"])
+            feed = measure_feed(api, tokens, measure, args)
 
             from app.tasks import queries
 
@@ -450,7 +505,14 @@ def run(args: argparse.Namespace) -> int:
     }
     path = harness.write_json(
         args.json,
-        {"meta": meta, "measurements": measurements, "q": q_result, "tree": tree, "plans": plans},
+        {
+            "meta": meta,
+            "measurements": measurements,
+            "q": q_result,
+            "tree": tree,
+            "feed": feed,
+            "plans": plans,
+        },
     )
 
     print()
@@ -478,6 +540,23 @@ def run(args: argparse.Namespace) -> int:
     q_ok = "ok" if q_result["p50_ms"] <= Q_TARGET_MS else "MISS"
     print(f"\n{Q_QUERY[0]} (1 % of {args.big_tasks} tasks): big p50 {q_result['p50_ms']:.1f} ms "
           f"(<= {Q_TARGET_MS:.0f} ms: {q_ok})")  # fmt: skip
+    print()
+    print("The changes feed (GET /changes), p50, the big user against its reference:")
+    print(
+        harness.format_table(
+            ["page", "reference p50 ms", "big p50 ms", "big/reference", f"<= {RATIO_TARGET}x"],
+            [
+                [
+                    name,
+                    f"{m['reference']['p50_ms']:.1f}",
+                    f"{m['big']['p50_ms']:.1f}",
+                    f"{m['p50_ratio']:.2f}",
+                    "ok" if m["p50_ratio"] <= RATIO_TARGET else "MISS",
+                ]
+                for name, m in feed.items()
+            ],
+        )
+    )
     print()
     print(f"The tree's writes for {BIG}, one request at a time ({TREE_REPEAT} each):")
     print(

@@ -151,7 +151,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            for table in ("task_tags", "idempotency_keys", "tasks", "lists", "users"):
+            for table in ("task_tags", "idempotency_keys", "tasks", "lists", "deletions", "users"):
                 conn.execute(text(f"DELETE FROM {table}"))
 
 

@@ -221,7 +221,7 @@ def test_ids_are_never_reused_after_the_upgrade(empty_app: Flask) -> None:
 
 # --------------------------------------------------------------------------- ready to shard
 
-USER_DATA_TABLES = {"tasks", "lists", "idempotency_keys", "task_tags"}
+USER_DATA_TABLES = {"tasks", "lists", "idempotency_keys", "task_tags", "deletions"}
 
 
 def test_every_primary_and_unique_key_of_user_data_includes_user_id(app: Flask) -> None:

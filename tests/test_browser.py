@@ -439,8 +439,8 @@ def test_docs_page_works_offline_under_its_csp(
     assert "script-src" in (response.headers.get("content-security-policy") or "")
 
     operations = page.locator(".opblock")
-    # The task routes (the six, clear-completed and move) and the six list routes.
-    expect(operations).to_have_count(14, timeout=WAIT_MS)
+    # The task routes (the six, clear-completed and move), the six list routes, the feed.
+    expect(operations).to_have_count(15, timeout=WAIT_MS)
 
     # Authorize with the token the dev command printed.
     page.locator("button.authorize").first.click()

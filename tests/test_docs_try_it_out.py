@@ -86,4 +86,4 @@ def test_every_get_route_shows_the_users_data_with_only_the_path_filled_in(
     for path, url in tried:
         query = url.partition("?")[2]
         sent = {pair.partition("=")[0] for pair in query.split("&") if pair}
-        assert sent <= {"status", "sort", "order", "page", "page_size"}, (path, url)
+        assert sent <= {"status", "sort", "order", "page", "page_size", "limit"}, (path, url)

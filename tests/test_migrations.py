@@ -26,6 +26,7 @@ TASK_INDEXES = {
     "ix_tasks_user_list_position": ["user_id", "list_id", "position", "id"],
     "ix_tasks_user_list_parent": ["user_id", "list_id", "parent_id", "position", "id"],
     "ix_tasks_user_parent_position": ["user_id", "parent_id", "position", "id"],
+    "ix_tasks_user_seq": ["user_id", "seq", "id"],
 }
 # Made by migration 0003 on PostgreSQL only (NULLS LAST, pg_trgm).
 POSTGRESQL_ONLY_INDEXES = {
@@ -66,7 +67,8 @@ def _schema_diff(app: Flask) -> list:
 
 def _check_head_schema(app: Flask) -> None:
     inspector = sa.inspect(db.engine)
-    tables = {"users", "lists", "tasks", "task_tags", "idempotency_keys", "alembic_version"}
+    tables = {"users", "lists", "tasks", "task_tags", "idempotency_keys", "deletions"}
+    tables.add("alembic_version")
     assert tables <= set(inspector.get_table_names())
     postgresql = db.engine.dialect.name == "postgresql"
 
@@ -87,7 +89,7 @@ def _check_head_schema(app: Flask) -> None:
         keys = [inspector.get_pk_constraint(table)["constrained_columns"]]
         keys += [uq["column_names"] for uq in inspector.get_unique_constraints(table)]
         assert keys == ([["user_id", "id"]] if postgresql else [["id"], ["user_id", "id"]])
-    for table in ("task_tags", "idempotency_keys"):
+    for table in ("task_tags", "idempotency_keys", "deletions"):
         assert inspector.get_pk_constraint(table)["constrained_columns"][0] == "user_id"
     # Every reference deletes in cascade: a user's lists and tasks, a list's tasks, a
     # task's subtasks.
@@ -123,6 +125,7 @@ def _check_head_schema(app: Flask) -> None:
         "list_id",
         "parent_id",
         "position",
+        "seq",
     }
     nullable = {name for name, c in columns.items() if c["nullable"]}
     assert nullable == {"description", "due_date", "completed_at", "parent_id"}

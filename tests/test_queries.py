@@ -82,7 +82,8 @@ def test_a_page_beyond_any_offset_asks_only_the_count(client, auth_headers, make
         ("put", "", {"title": "new"}, ["INSERT in tx", "UPDATE in tx"]),
         # ... then the tree rule, one statement (a recursive WITH) whatever the tree.
         ("patch", "/complete", None, ["INSERT in tx", "UPDATE in tx", "WITH in tx"]),
-        ("delete", "", None, ["INSERT in tx", "SELECT in tx", "WITH in tx"]),
+        # ... and, after it, a bounded batch of old remembered deletions forgotten.
+        ("delete", "", None, ["INSERT in tx", "SELECT in tx", "WITH in tx", "DELETE"]),
     ],
 )
 def test_item_routes_run_a_fixed_few_statements(

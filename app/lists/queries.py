@@ -28,6 +28,7 @@ DEFAULT = "default"  # the path alias of the user's default list
 OWNER = bindparam("owner", type_=lists.c.user_id.type)
 LIST_ID = bindparam("list_id", type_=lists.c.id.type)
 NOW = bindparam("now", type_=lists.c.updated_at.type)
+SEQ = bindparam("seq", type_=lists.c.seq.type)  # the write's: every row it changes gets it
 OWNED = (lists.c.user_id == OWNER, lists.c.id == LIST_ID)
 IS_DEFAULT = (lists.c.user_id == OWNER, lists.c.is_default == true())
 
@@ -82,6 +83,7 @@ def _insert(w: Write, values: Mapping[str, Any]) -> Row[Any]:
         "position": position,
         "created_at": w.now,
         "updated_at": w.now,
+        "seq": w.seq,
     }
     return w.conn.execute(INSERT, row).one()
 
@@ -96,7 +98,8 @@ def create_list(w: Write, data: Mapping[str, Any]) -> Row[Any]:
 
 
 def _conditional(w: Write, list_id: int, versions: Sequence[int] | None) -> dict[str, Any]:
-    return {"owner": w.user_id, "list_id": list_id, "now": w.now, **versions_param(versions)}
+    params = {"owner": w.user_id, "list_id": list_id, "now": w.now, "seq": w.seq}
+    return {**params, **versions_param(versions)}
 
 
 def _where(versions: Sequence[int] | None) -> tuple[Any, ...]:
@@ -115,7 +118,7 @@ def update_list(
     stmt = (
         update(lists)
         .where(*_where(versions))
-        .values(**changes, updated_at=NOW, version=lists.c.version + 1)
+        .values(**changes, updated_at=NOW, version=lists.c.version + 1, seq=SEQ)
         .returning(*LIST_COLUMNS)
     )
     row = w.conn.execute(stmt, _conditional(w, list_id, versions)).one_or_none()
@@ -163,7 +166,8 @@ def move_list(
     stmt = (
         update(lists)
         .where(*OWNED)
-        .values(position=key, updated_at=NOW, version=lists.c.version + 1)
+        .values(position=key, updated_at=NOW, version=lists.c.version + 1, seq=SEQ)
         .returning(*LIST_COLUMNS)
     )
-    return w.conn.execute(stmt, {"owner": w.user_id, "list_id": list_id, "now": w.now}).one()
+    params = {"owner": w.user_id, "list_id": list_id, "now": w.now, "seq": w.seq}
+    return w.conn.execute(stmt, params).one()

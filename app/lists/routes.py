@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from werkzeug.routing import BaseConverter
 
-from .. import errors, idempotency
+from .. import deletions, errors, idempotency
 from ..api import BODY_ERRORS, Blueprint, parse_id
 from ..auth import auth_required
 from ..database import connection
@@ -18,7 +18,6 @@ from ..etags import (
     ETAG_HEADER,
     IfMatchSchema,
     IfNoneMatchSchema,
-    Versions,
     respond,
 )
 from ..idempotency import IdempotencyKeySchema
@@ -47,7 +46,7 @@ LIST_EXAMPLE = {
     "created_at": "2026-12-07T09:00:00.000000Z",
     "updated_at": "2026-12-07T09:00:00.000000Z",
 }
-VERSIONS = Versions(LIST.names)
+VERSIONS = LIST.versions  # a list's ETags
 
 
 class ListIdConverter(BaseConverter):
@@ -202,6 +201,7 @@ class ListById(MethodView):
             deleted = resolved and queries.delete_list(w, resolved, VERSIONS.if_match(resolved))
         if not deleted:
             list_not_found()
+        deletions.forget_old(w.now)
 
 
 @blp.route("/<list_id:list_id>/move", strict_slashes=False)

@@ -42,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 
-from .. import errors, positions
+from .. import deletions, errors, positions
 from ..auth import Identity
 from ..errors import Refused
 from ..etags import ANY_VERSION, at_versions, versions_param
@@ -81,6 +81,7 @@ STATEMENT_SHAPES = 512  # statements kept per builder; the shapes are few in pra
 OWNER = bindparam("owner", type_=tasks.c.user_id.type)
 TASK_ID = bindparam("task_id", type_=tasks.c.id.type)
 NOW = bindparam("now", type_=tasks.c.updated_at.type)
+SEQ = bindparam("seq", type_=tasks.c.seq.type)  # the write's: every row it changes gets it
 
 
 # --------------------------------------------------------------------------- the list
@@ -275,7 +276,8 @@ def clear_completed(identity: Identity) -> int:
     with write(identity) as w:
         count = w.conn.execute(COUNT_COMPLETED, {"owner": w.user_id}).scalar_one()
         w.conn.execute(CLEAR_COMPLETED, {"owner": w.user_id})
-        return int(count)
+    deletions.forget_old(w.now)
+    return int(count)
 
 
 # --------------------------------------------------------------------------- one task
@@ -296,7 +298,13 @@ def _matching(conditional: bool) -> tuple[Any, ...]:
 
 
 def _params(w: Write, task_id: int, versions: Sequence[int] | None) -> dict[str, Any]:
-    return {"owner": w.user_id, "task_id": task_id, "now": w.now, **versions_param(versions)}
+    return {
+        "owner": w.user_id,
+        "task_id": task_id,
+        "now": w.now,
+        "seq": w.seq,
+        **versions_param(versions),
+    }
 
 
 def _missing_or_stale(w: Write, task_id: int) -> None:
@@ -322,7 +330,7 @@ def _value(name: str) -> Any:
 @functools.lru_cache(maxsize=STATEMENT_SHAPES)
 def update_statement(fields: tuple[str, ...], completed: bool | None, conditional: bool) -> Any:
     values: dict[str, Any] = {name: _value(name) for name in fields}
-    values.update(updated_at=NOW, version=tasks.c.version + 1)
+    values.update(updated_at=NOW, version=tasks.c.version + 1, seq=SEQ)
     if completed is not None:
         # Set when the task becomes completed, kept while it stays so, cleared when reopened.
         values["completed_at"] = (
@@ -364,6 +372,7 @@ def toggle_statement(completed: bool | None, conditional: bool) -> Any:
             "completed_at": case((tasks.c.completed, null()), else_=NOW),
             "updated_at": NOW,
             "version": tasks.c.version + 1,
+            "seq": SEQ,
         }
     else:
         unchanged = tasks.c.completed == completed
@@ -374,6 +383,7 @@ def toggle_statement(completed: bool | None, conditional: bool) -> Any:
             ),
             "updated_at": case((unchanged, tasks.c.updated_at), else_=NOW),
             "version": case((unchanged, tasks.c.version), else_=tasks.c.version + 1),
+            "seq": case((unchanged, tasks.c.seq), else_=SEQ),
         }
     return update(tasks).where(*_matching(conditional)).values(**values).returning(*TASK_COLUMNS)
 
@@ -407,7 +417,8 @@ def delete_task(
             _missing_or_stale(w, task_id)
             return False
         tree.delete_subtree(w, task_id)
-        return True
+    deletions.forget_old(w.now)
+    return True
 
 
 # --------------------------------------------------------------------------- create
@@ -461,6 +472,7 @@ def create_in(w: Write, data: Mapping[str, Any]) -> Row[Any]:
         "completed_at": w.now if data.get("completed") else None,
         "created_at": w.now,
         "updated_at": w.now,
+        "seq": w.seq,
     }
     row = w.conn.execute(insert_statement(tuple(sorted(values))), values).one()
     if data.get("tags"):
@@ -528,6 +540,7 @@ MOVE = (
         position=_value("position"),
         updated_at=NOW,
         version=tasks.c.version + 1,
+        seq=SEQ,
     )
     .returning(*TASK_COLUMNS)
 )

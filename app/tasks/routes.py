@@ -14,13 +14,13 @@ from ..api import BODY_ERRORS, Blueprint, parse_id
 from ..auth import auth_required
 from ..database import connection
 from ..errors import json_response
-from ..etags import ETAG_HEADER, IfMatchSchema, IfNoneMatchSchema, Versions, respond
+from ..etags import ETAG_HEADER, IfMatchSchema, IfNoneMatchSchema, respond
 from ..idempotency import IdempotencyKeySchema
 from ..limits import per_user
 from ..pagination import PAGINATION_HEADERS, pagination_headers
 from . import queries
 from .schemas import (
-    FIELD_NAMES,
+    TASK,
     ClearCompletedArgsSchema,
     TaskCreateSchema,
     TaskMoveSchema,
@@ -55,8 +55,7 @@ TASK_EXAMPLE = {
     "updated_at": "2026-11-26T17:38:00.123456Z",
 }
 
-# A task's ETag: its version (bumped by every change) and a digest of its field names.
-VERSIONS = Versions(FIELD_NAMES)
+VERSIONS = TASK.versions  # a task's ETags
 
 
 def task_not_found() -> Any:

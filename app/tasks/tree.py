@@ -10,8 +10,8 @@ never a loop of single-row writes in Python:
 - a task's subtree moves to another list with it;
 - deleting a task deletes its subtree.
 
-Every task a rule changes gets a new ``updated_at``, version (ETag) and, where completion
-changes, ``completed_at``.
+Every task a rule changes gets a new ``updated_at``, version (ETag), the write's ``seq``
+(the changes feed) and, where completion changes, ``completed_at``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ tasks = Task.__table__
 OWNER = bindparam("owner", type_=tasks.c.user_id.type)
 ROOT = bindparam("root", type_=tasks.c.id.type)
 NOW = bindparam("now", type_=tasks.c.updated_at.type)
+SEQ = bindparam("seq", type_=tasks.c.seq.type)
 
 
 def _subtree() -> Any:
@@ -83,7 +84,7 @@ CHAIN = (
 IS_BELOW = select(SUBTREE.c.id).where(SUBTREE.c.id == bindparam("candidate"))
 HEIGHT = select(func.max(SUBTREE.c.level))
 
-_CHANGED = {"updated_at": NOW, "version": tasks.c.version + 1}
+_CHANGED = {"updated_at": NOW, "version": tasks.c.version + 1, "seq": SEQ}
 COMPLETE_BELOW = (
     update(tasks)
     .where(tasks.c.user_id == OWNER, tasks.c.id.in_(BELOW), tasks.c.completed == false())
@@ -103,7 +104,7 @@ DELETE_SUBTREE = delete(tasks).where(tasks.c.user_id == OWNER, tasks.c.id.in_(se
 
 
 def _params(w: Write, root: int) -> dict[str, Any]:
-    return {"owner": w.user_id, "root": root, "now": w.now}
+    return {"owner": w.user_id, "root": root, "now": w.now, "seq": w.seq}
 
 
 def chain(w: Write, task_id: int) -> Sequence[Row[Any]]:

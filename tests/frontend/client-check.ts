@@ -29,6 +29,10 @@ type TaskMoveBody =
   NonNullable<paths["/api/{user_id}/tasks/{task_id}/move"]["post"]["requestBody"]>["content"]["application/json"];
 type ListUpdateBody =
   NonNullable<paths["/api/{user_id}/lists/{list_id}"]["put"]["requestBody"]>["content"]["application/json"];
+// The changes feed: a page, and one of its items (a union narrowed on type, then deleted).
+type ChangesPage =
+  paths["/api/{user_id}/changes"]["get"]["responses"][200]["content"]["application/json"];
+type Change = ChangesPage["changes"][number];
 
 const API_URL = process.env.API_URL;
 const USER_ID = process.env.USER_ID;
@@ -243,6 +247,7 @@ async function main(): Promise<void> {
   }
 
   await organizing();
+  await syncing();
 }
 
 // Lists, a subtask, a move, and the list read in its manual order (docs/api.md, "Lists",
@@ -314,6 +319,109 @@ async function organizing(): Promise<void> {
   check(orphan.response.status === 404, "the list's tasks went with it", orphan.response);
 }
 
+// A small store kept in step with the changes feed, as docs/api.md "Sync" shows it: the
+// first load page by page, a few writes, a poll with the cursor, and the store equals
+// what GET /lists and GET /tasks answer.
+async function syncing(): Promise<void> {
+  const lists = new Map<number, TaskList>();
+  const tasks = new Map<number, Task>();
+  let cursor: string | undefined;
+
+  /** Apply every page from the cursor until has_more is false; how many pages. */
+  async function pull(limit: number): Promise<number> {
+    for (let pages = 1; ; pages += 1) {
+      const query = cursor === undefined ? { limit } : { cursor, limit };
+      const page = await client.GET("/api/{user_id}/changes", { params: { path, query } });
+      check(page.response.status === 200 && page.data !== undefined, "200 with a page", page.response, page.error);
+      const changes: Change[] = page.data.changes;
+      check(changes.length <= limit, "at most limit items", changes.length, limit);
+      for (const item of changes) {
+        // Narrowed by type, then by deleted: no cast, and data is a Task or a TaskList.
+        if (item.type === "task") {
+          if (item.deleted) tasks.delete(item.id);
+          else tasks.set(item.id, item.data);
+        } else if (item.deleted) {
+          lists.delete(item.id);
+        } else {
+          lists.set(item.id, item.data);
+        }
+      }
+      const next: string = page.data.cursor;
+      cursor = next;
+      if (!page.data.has_more) return pages;
+      check(changes.length === limit, "a page with has_more is full", changes.length, limit);
+    }
+  }
+
+  /** The store is exactly what GET /lists and every page of GET /tasks answer. */
+  async function assertInStep(): Promise<void> {
+    const listed = await client.GET("/api/{user_id}/lists", { params: { path } });
+    check(listed.data !== undefined, "GET /lists", listed.response, listed.error);
+    check(listed.data.length === lists.size, "as many lists as the store", listed.data, [...lists.values()]);
+    for (const list of listed.data) {
+      check(JSON.stringify(lists.get(list.id)) === JSON.stringify(list), "the list as GET answers it", list, lists.get(list.id));
+    }
+    const all: Task[] = [];
+    for (let page = 1; ; page += 1) {
+      const got = await client.GET("/api/{user_id}/tasks", { params: { path, query: { page, page_size: 500 } } });
+      check(got.data !== undefined, "GET /tasks", got.response, got.error);
+      all.push(...got.data);
+      const meta = JSON.parse(header(got.response, "X-Pagination")) as PaginationMetadata;
+      check(meta.last_page !== undefined, "X-Pagination has last_page", meta);
+      if (page >= meta.last_page) break;
+    }
+    check(all.length === tasks.size, "as many tasks as the store", all.map((t) => t.id), [...tasks.keys()]);
+    for (const task of all) {
+      check(JSON.stringify(tasks.get(task.id)) === JSON.stringify(task), "the task as GET answers it", task, tasks.get(task.id));
+    }
+  }
+
+  step = "sync: make something to load";
+  const kept = await client.POST("/api/{user_id}/tasks", { params: { path }, body: { title: `Kept ${RUN}` } });
+  const doomed = await client.POST("/api/{user_id}/tasks", { params: { path }, body: { title: `Doomed ${RUN}` } });
+  check(kept.data !== undefined && doomed.data !== undefined, "two tasks", kept.error, doomed.error);
+  const doomedTask: Task = doomed.data;
+
+  step = "sync: the first load, page by page";
+  const pages = await pull(1);
+  check(pages === lists.size + tasks.size, "one item a page with limit 1", pages, lists.size, tasks.size);
+  check(tasks.has(kept.data.id) && tasks.has(doomedTask.id), "the tasks are in the store", [...tasks.keys()]);
+  check([...lists.values()].some((list) => list.is_default), "the default list is in the store", [...lists.values()]);
+  await assertInStep();
+
+  step = "sync: nothing new is an empty page that gives a cursor";
+  const before = cursor;
+  const quiet = await client.GET("/api/{user_id}/changes", { params: { path, query: { cursor } } });
+  check(quiet.data !== undefined && quiet.data.changes.length === 0, "no changes", quiet.response, quiet.data);
+  check(quiet.data.has_more === false && quiet.data.cursor.length > 0, "a cursor, no more", quiet.data);
+  cursor = quiet.data.cursor;
+
+  step = "sync: a few writes, then a poll";
+  const made = await client.POST("/api/{user_id}/tasks", { params: { path }, body: { title: `Synced ${RUN}` } });
+  check(made.data !== undefined, "created", made.response, made.error);
+  const madeTask: Task = made.data;
+  const done = await client.PATCH("/api/{user_id}/tasks/{task_id}/complete", { params: { path: taskPath(madeTask) } });
+  check(done.data?.completed === true, "toggled", done.response, done.error);
+  const removed = await client.DELETE("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(doomedTask) } });
+  check(removed.response.status === 204, "deleted", removed.response, removed.error);
+  await pull(500);
+  check(tasks.get(madeTask.id)?.completed === true, "the new task, completed, is in the store", tasks.get(madeTask.id));
+  check(!tasks.has(doomedTask.id), "the deleted task left the store", [...tasks.keys()]);
+  await assertInStep();
+  check(cursor !== before, "the poll moved the cursor", before, cursor);
+
+  step = "sync: a cursor the feed never gave is a typed 422";
+  const bad = await client.GET("/api/{user_id}/changes", { params: { path, query: { cursor: "not-a-cursor" } } });
+  check(bad.response.status === 422 && bad.error !== undefined, "422", bad.response, bad.data);
+  const refused: ApiError = bad.error;
+  const inQuery = refused.errors?.["query"];
+  check(typeof inQuery === "object" && inQuery !== null && "cursor" in inQuery, "errors.query.cursor", refused);
+
+  for (const task of [kept.data, madeTask]) {
+    await client.DELETE("/api/{user_id}/tasks/{task_id}", { params: { path: taskPath(task) } });
+  }
+}
+
 // --------------------------------------------------------------------------- compile time only
 // Never called: tsc must reject each line marked @ts-expect-error. If the generated types
 // were looser (a plain string for an enum, a field that can be null typed as never null,
@@ -383,6 +491,34 @@ export async function typeExpectations(): Promise<void> {
     some.id, some.user_id, some.title, some.is_default, some.position, some.open_count, some.created_at, some.updated_at,
   ];
   void listFields;
+}
+
+// The changes feed, at compile time: an item is a union a client narrows on type and
+// deleted; a deletion has neither data nor etag, and limit is a number.
+export async function changeTypeExpectations(): Promise<void> {
+  // @ts-expect-error limit is a number
+  await client.GET("/api/{user_id}/changes", { params: { path, query: { limit: "5" } } });
+  const feed = await client.GET("/api/{user_id}/changes", { params: { path } });
+  const item = feed.data?.changes[0];
+  if (item === undefined) return;
+  // @ts-expect-error an item may be a deletion, which has no data
+  void item.data;
+  if (item.deleted) {
+    // @ts-expect-error a deletion has no etag
+    void item.etag;
+    return;
+  }
+  const etag: string = item.etag;
+  void etag;
+  if (item.type === "list") {
+    const list: TaskList = item.data;
+    // @ts-expect-error a list's data is not a task
+    const wrong: Task = item.data;
+    void [list, wrong];
+  } else {
+    const task: Task = item.data;
+    void task;
+  }
 }
 
 main().then(

@@ -7,9 +7,19 @@ import type { TokenKeeper } from "./token.js";
 
 export type Task = components["schemas"]["Task"];
 export type ApiError = components["schemas"]["Error"];
-export type Pagination = components["schemas"]["PaginationMetadata"];
+export type Priority = Task["priority"]; // "low" | "medium" | "high"
 type ListQuery = NonNullable<paths["/api/{user_id}/tasks"]["get"]["parameters"]["query"]>;
 export type StatusFilter = NonNullable<ListQuery["status"]>; // "all" | "pending" | "completed"
+// Named through their routes, whatever the document calls the schemas.
+export type TaskList =
+  paths["/api/{user_id}/lists/{list_id}"]["get"]["responses"][200]["content"]["application/json"];
+export type ChangesPage =
+  paths["/api/{user_id}/changes"]["get"]["responses"][200]["content"]["application/json"];
+/** One item of the feed: a list or a task, upserted (`deleted: false`, with `data`) or removed. */
+export type Change = ChangesPage["changes"][number];
+export type TaskMove = NonNullable<
+  paths["/api/{user_id}/tasks/{task_id}/move"]["post"]["requestBody"]
+>["content"]["application/json"];
 
 export function createTasksClient(baseUrl: string, tokens: TokenKeeper) {
   /** Every call carries a fresh token; a 401 gets one new token and one retry. */
@@ -25,9 +35,23 @@ export function createTasksClient(baseUrl: string, tokens: TokenKeeper) {
   return createClient<paths>({ baseUrl, fetch: fetchWithToken });
 }
 
-/** One line for the person using the page, from the API's error shape. */
+export type TasksClient = ReturnType<typeof createTasksClient>;
+
+/** One line for the person using the page, from the API's error shape: its message, and
+ * the per-field problems (`errors`) that say more than the message does. */
 export function describeError(error: ApiError | string | undefined, response: Response): string {
   if (error === undefined || typeof error === "string") return `${response.status} ${response.statusText}`;
-  const fields = error.errors ? ` ${JSON.stringify(error.errors)}` : "";
-  return `${error.message}${fields}`;
+  const details = problems(error.errors).filter((problem) => !problem.endsWith(`: ${error.message}`));
+  return details.length === 0 ? error.message : `${error.message} (${details.join("; ")})`;
+}
+
+/** `{"json": {"title": ["Must not be blank."]}}` → `["title: Must not be blank."]`. */
+function problems(errors: unknown, field = ""): string[] {
+  if (typeof errors === "string") return [field === "" ? errors : `${field}: ${errors}`];
+  if (Array.isArray(errors)) return errors.flatMap((item) => problems(item, field));
+  if (errors === null || typeof errors !== "object") return [];
+  return Object.entries(errors).flatMap(([key, value]) =>
+    // The location ("json", "query") is not the user's business; the field name is.
+    problems(value, field === "" && ["json", "query", "headers", "path"].includes(key) ? "" : key),
+  );
 }

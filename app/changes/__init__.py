@@ -1,0 +1,6 @@
+"""The changes feed."""
+
+from .routes import blp
+from .schemas import document
+
+__all__ = ["blp", "document"]
