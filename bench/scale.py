@@ -12,9 +12,9 @@ subtasks, a list's top level) it measures, with wrk, the p50 of the first page
 changes feed: a page of 100 changes of the big user against one of a user with 1,000
 tasks, and the first page (20 items) of the big user's first load against the small
 user's. Then the tree's writes, one request at a time: a move of a task with a 500-task
-subtree to another list, and a completion that cascades to 100 subtasks (p50 of each). Last, the PostgreSQL
-plans (EXPLAIN (ANALYZE, BUFFERS)) of the statement the list runs for the big user, built
-by app/tasks/queries.py: index scans, no sort of the whole set.
+subtree to another list, and a completion that cascades to 100 subtasks (p50 of each).
+Last, the PostgreSQL plans (EXPLAIN (ANALYZE, BUFFERS)) of the statement the list runs for
+the big user, built by app/tasks/queries.py: index scans, no sort of the whole set.
 """
 
 from __future__ import annotations
