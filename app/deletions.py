@@ -4,12 +4,15 @@ Triggers on tasks and lists (migration 0005) write a row to ``deletions`` for ev
 deleted task and list. They are kept CHANGES_RETENTION_DAYS (30 by default), and a day
 more before they go, so that a deletion whose transaction began before a cursor was made
 (its deleted_at a little older than the cursor) is never removed while that cursor is
-still accepted. Every delete removes a bounded batch of them, oldest first: the table
-never needs an operator's cron job.
+still accepted. The service's own deletes remove them, a bounded batch at a time, oldest
+first: the first delete a worker serves, then one a minute at most (and the next one at
+once while batches come back full, until the backlog is gone). The table never needs an
+operator's cron job, and a delete almost never pays for it.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -19,8 +22,11 @@ from .database import connection
 from .models import Deletion, utcnow
 
 deletions = Deletion.__table__
-BATCH = 100  # deletions forgotten per delete: a bounded cost
+BATCH = 100  # deletions forgotten at a time: a bounded cost
 MARGIN = timedelta(days=1)
+# Why not after every delete: planning the statement was a large share of a delete's
+# time (bench/README.md, "What we keep and why").
+EVERY_SECONDS = 60.0
 CUTOFF = bindparam("cutoff", type_=deletions.c.deleted_at.type)
 FORGOTTEN = (
     select(deletions.c.user_id, deletions.c.kind, deletions.c.id)
@@ -43,7 +49,13 @@ def remembered_since(now: datetime) -> datetime:
 
 
 def forget_old(now: datetime | None = None) -> None:
-    """Remove a bounded batch of deletions past their retention (and the margin)."""
+    """Remove a bounded batch of deletions past their retention (and the margin), when
+    this worker's turn has come (see above)."""
+    turn = current_app.extensions.setdefault("deletions", {"due": 0.0})
+    clock = time.monotonic()
+    if clock < turn["due"]:
+        return
     cutoff = (now or utcnow()) - retention() - MARGIN
     with connection() as conn:
-        conn.execute(FORGET, {"cutoff": cutoff})
+        removed = conn.execute(FORGET, {"cutoff": cutoff}).rowcount
+    turn["due"] = clock if removed >= BATCH else clock + EVERY_SECONDS

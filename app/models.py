@@ -171,7 +171,7 @@ class TaskList(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The user's write counter as the write that last changed the list made it (the
-    # changes feed, migration 0005).
+    # changes feed; migration 0004).
     seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
@@ -221,7 +221,7 @@ class Task(db.Model):
     # Its place among its siblings (same list, same parent).
     position: Mapped[str] = mapped_column(Position)
     # The user's write counter as the write that last changed the task made it (the
-    # changes feed, migration 0005).
+    # changes feed; migration 0004).
     seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     # One index per list order: (owner[, status], sort key, id). The id makes the

@@ -22,7 +22,8 @@ from .models import POSITION_MAX
 from .owners import Write
 
 
-def _between(before: str | None, after: str | None) -> str | None:
+def between(before: str | None, after: str | None) -> str | None:
+    """A key between two others (None: either end); None when it would be too long."""
     key = generate_key_between(before, after)
     return key if len(key) <= POSITION_MAX else None
 
@@ -30,10 +31,10 @@ def _between(before: str | None, after: str | None) -> str | None:
 def last(w: Write, table: Table, scope: Sequence[Any]) -> str:
     """The key of a new last row among ``scope`` (conditions naming one sibling set)."""
     greatest = w.conn.execute(select(func.max(table.c.position)).where(*scope)).scalar()
-    key = _between(greatest, None)
+    key = between(greatest, None)
     if key is None:  # only after the last key itself grew long: lay them out again
         keys = _renumber(w, table, scope, moving=None, index=None)
-        key = _between(keys[-1] if keys else None, None)
+        key = between(keys[-1] if keys else None, None)
     assert key is not None
     return key
 
@@ -47,7 +48,7 @@ def after(w: Write, table: Table, scope: Sequence[Any], moving: int, after_key: 
     else:
         later = siblings.where(table.c.position > bindparam("after_key", after_key))
         following = w.conn.execute(later.order_by(table.c.position).limit(1)).scalar()
-    key = _between(after_key, following)
+    key = between(after_key, following)
     if key is not None:
         return key
     order = w.conn.execute(siblings.order_by(table.c.position, table.c.id)).scalars().all()

@@ -1137,13 +1137,14 @@ TRIGGERS = {  # the service's own deletes, each of which removes old deletions
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
 def test_deletions_past_retention_and_a_day_are_removed_by_a_later_delete(
-    app, client, alice, trigger
+    app, client, alice, trigger, extra_app
 ):
     """README: "Deletions are removed a day after that [30 days], by the service's own
-    deletes"; docs/sync.md: "Deletions are kept a day longer than cursors are accepted".
-    One 31 days and an hour old goes; one 30 and a half days old (past the retention, not
-    the margin) stays, and so does a recent one: seen in the table and through a cursor
-    made before all of them."""
+    deletes ... the first delete a worker serves removes a batch"; docs/sync.md:
+    "Deletions are kept a day longer than cursors are accepted". One 31 days and an hour
+    old goes; one 30 and a half days old (past the retention, not the margin) stays, and
+    so does a recent one: seen in the table and through a cursor made before all of
+    them."""
     cursor = first_load(client, alice)
     old, margin, recent = (
         create(client, alice, title=n)["id"] for n in ("old", "margin", "recent")
@@ -1155,7 +1156,8 @@ def test_deletions_past_retention_and_a_day_are_removed_by_a_later_delete(
     )
     victims = {"task": create(client, alice)["id"], "list": new_list(client, alice, "Doomed")}
     toggle(client, alice, victims["task"])  # for clear completed
-    TRIGGERS[trigger](client, alice, victims)
+    worker = extra_app().test_client()  # another worker: this delete is its first
+    TRIGGERS[trigger](worker, alice, victims)
     rows = deletion_rows(app)
     assert T(old) not in rows, rows
     assert {T(margin), T(recent)} <= set(rows), rows
@@ -1164,8 +1166,10 @@ def test_deletions_past_retention_and_a_day_are_removed_by_a_later_delete(
     assert found[T(margin)]["deleted"] is True and found[T(recent)]["deleted"] is True
 
 
-def test_old_deletions_go_100_at_a_time_oldest_first(app, client, alice, make_task):
-    """README: "by the service's own deletes, 100 at a time, oldest first"."""
+def test_old_deletions_go_100_at_a_time_oldest_first(app, client, alice, make_task, extra_app):
+    """README: "by the service's own deletes, 100 at a time, oldest first ... the first
+    delete a worker serves removes a batch, ... and the next delete at once while batches
+    come back full"."""
     work = new_list(client, alice, "Work")
     made = [make_task(ALICE, f"t{i}", list_id=work)["id"] for i in range(150)]
     delete_list(client, alice, work)
@@ -1173,9 +1177,26 @@ def test_old_deletions_go_100_at_a_time_oldest_first(app, client, alice, make_ta
     age_deletions(
         app, {T(task_id): timedelta(days=40, seconds=-i) for i, task_id in enumerate(made)}
     )
-    delete_task(client, alice, create(client, alice)["id"])
+    worker = extra_app().test_client()
+    delete_task(worker, alice, create(worker, alice)["id"])
     rows = deletion_rows(app)
     assert {key for key in rows if key in {T(i) for i in made}} == {T(i) for i in made[100:]}
     assert L(work) in rows  # recent
-    delete_task(client, alice, create(client, alice)["id"])
+    delete_task(worker, alice, create(worker, alice)["id"])
     assert not {T(i) for i in made} & set(deletion_rows(app))
+
+
+def test_after_a_batch_that_was_not_full_a_worker_waits_a_minute(app, client, alice, extra_app):
+    """README: "the first delete a worker serves removes a batch, then one delete a
+    minute": a deletion that comes of age right after a worker's batch stays until the
+    minute is over (or another worker's turn comes)."""
+    worker = extra_app().test_client()
+    delete_task(worker, alice, create(worker, alice)["id"])  # its batch: nothing yet
+    late = create(client, alice)["id"]
+    delete_task(client, alice, late)
+    age_deletions(app, {T(late): timedelta(days=40)})
+    delete_task(worker, alice, create(worker, alice)["id"])
+    assert T(late) in deletion_rows(app)
+    other = extra_app().test_client()
+    delete_task(other, alice, create(other, alice)["id"])
+    assert T(late) not in deletion_rows(app)

@@ -13,6 +13,8 @@ transactions commit"; "The race that breaks the naive feeds", "What the service 
   the poller's store is exactly ``GET /lists`` plus every page of ``GET /tasks``.
 - ``test_write_committing_late_is_not_skipped_and_readers_do_not_wait`` (PostgreSQL): one
   write's transaction is held open; it is delivered all the same, in its place.
+- ``test_one_statement_write_waits_for_the_users_write_before_locking_its_task``
+  (PostgreSQL): a write made in one statement takes the user's row before its task's.
 
 The store, ``sync`` and ``current_state`` are tests/test_changes.py's; ``Http`` gives them
 ``requests`` behind the test client's ``get``/``open``.
@@ -363,3 +365,64 @@ def test_write_committing_late_is_not_skipped_and_readers_do_not_wait(
     cursor = sync(http, alice, store, page["cursor"])
     assert_in_step(http, alice, store)
     assert {T(held["id"]), T(other_id)} <= set(current_state(http, alice))
+
+
+# --------------------------------------------------------------------------- (c) lock order
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body", "answers"),
+    [
+        ("PATCH", "/complete", {"completed": True}, 200),
+        ("PUT", "", {"title": "renamed", "completed": True}, 200),
+        ("DELETE", "", None, 204),
+    ],
+    ids=["toggle", "put", "delete"],
+)
+def test_one_statement_write_waits_for_the_users_write_before_locking_its_task(
+    app, client, alice, live_server, database_url, method, suffix, body, answers
+):
+    """docs/sync.md, "What the service does": every write of a user takes the user's row
+    first, so writes of one user run one after another and never deadlock.
+
+    A held write (``app.owners.write``) of the user starts; a completion (one that changes
+    nothing), a PUT or a DELETE of a completed task X comes through HTTP and must wait for
+    it; then the held write creates a subtask under X, whose tree rule reopens X (it locks
+    X's row). Had the HTTP write locked X before the user's row, the two would wait on
+    each other and PostgreSQL would abort one (a 503, or an error in the held write).
+    Both must succeed."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip(
+            "holds one write's transaction open while another waits on the user's row "
+            "lock: PostgreSQL's row locks (this test runs in the PostgreSQL pass)"
+        )
+    http = Http(live_server)
+    created = http.open(tasks_url(ALICE), "POST", alice, {"title": "X"})
+    assert created.status_code == 201, created.text
+    task_id = created.json()["id"]
+    completed = http.open(f"{tasks_url(ALICE)}/{task_id}/complete", "PATCH", alice)
+    assert completed.json()["completed"] is True, completed.text
+    started, go = threading.Event(), threading.Event()
+
+    def hold() -> int:
+        with app.app_context(), write(Identity(ALICE)) as w:
+            started.set()
+            assert go.wait(TIMEOUT), "never released"
+            return create_in(w, {"title": "sub", "parent_id": task_id}).id
+
+    def other() -> requests.Response:
+        url = f"{tasks_url(ALICE)}/{task_id}{suffix}"
+        return Http(live_server).open(url, method, alice, body)
+
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        holder = threads.submit(hold)
+        try:
+            assert started.wait(TIMEOUT), holder.exception(timeout=1)
+            waiting = threads.submit(other)
+            time.sleep(0.5)  # the HTTP write has reached the database and waits there
+            assert not waiting.done(), f"the write did not wait: {waiting.result().text}"
+        finally:
+            go.set()
+        holder.result(timeout=TIMEOUT)
+        answer = waiting.result(timeout=TIMEOUT)
+    assert answer.status_code == answers, answer.text

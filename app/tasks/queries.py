@@ -1,10 +1,11 @@
 """SQL for the tasks routes, with SQLAlchemy Core. Every statement is scoped to one owner.
 
 Reads use one pooled connection in autocommit mode (app/database.py): a page of the list
-is one statement. Every write runs in the user's write transaction (app/owners.py), which
-holds the user's row lock: the tree rules (app/tasks/tree.py) and the positions
-(app/positions.py) then see a tree and a sibling set nobody else is changing. Results are
-rows, not ORM objects: the routes only read their values.
+is one statement. Every write holds the user's row lock (app/owners.py): an update, a
+toggle and a delete are one statement each (the tree's rules are the database's triggers,
+app/tasks/tree.py); a create or a move reads first, in a transaction that takes the lock
+before it reads, so that the tree and the sibling set it sees (app/positions.py) are the
+ones it writes to. Results are rows, not ORM objects: the routes only read their values.
 
 Conditional writes (``If-Match``) put the expected versions in the write's own WHERE
 clause: the check and the write are one atomic step.
@@ -44,11 +45,12 @@ from sqlalchemy import (
 
 from .. import deletions, errors, positions
 from ..auth import Identity
+from ..database import connection
 from ..errors import Refused
 from ..etags import ANY_VERSION, at_versions, versions_param
 from ..lists import queries as lists
-from ..models import Task, TaskTag, User, utcnow
-from ..owners import Write, write
+from ..models import Task, TaskList, TaskTag, User, utcnow
+from ..owners import SEQ, Write, claiming, seq, unchanged, write, write_one
 from . import tree
 from .schemas import ASCENDING_BY_DEFAULT, NO_PARENT, TASK, tag_key
 
@@ -81,7 +83,6 @@ STATEMENT_SHAPES = 512  # statements kept per builder; the shapes are few in pra
 OWNER = bindparam("owner", type_=tasks.c.user_id.type)
 TASK_ID = bindparam("task_id", type_=tasks.c.id.type)
 NOW = bindparam("now", type_=tasks.c.updated_at.type)
-SEQ = bindparam("seq", type_=tasks.c.seq.type)  # the write's: every row it changes gets it
 
 
 # --------------------------------------------------------------------------- the list
@@ -293,8 +294,11 @@ def get_task(conn: Connection, user_id: str, task_id: int) -> Row[Any] | None:
     return conn.execute(GET_TASK, {"owner": user_id, "task_id": task_id}).one_or_none()
 
 
-def _matching(conditional: bool) -> tuple[Any, ...]:
-    return (*OWNED, at_versions(tasks.c.version)) if conditional else OWNED
+def _matching(conditional: bool, claimed: bool) -> tuple[Any, ...]:
+    # The claim named in the condition runs before the task's row is locked: the order in
+    # which every write takes its locks (else, left to run last, two writes deadlock).
+    first = seq(claimed).is_not(None)
+    return (*OWNED, at_versions(tasks.c.version), first) if conditional else (*OWNED, first)
 
 
 def _params(w: Write, task_id: int, versions: Sequence[int] | None) -> dict[str, Any]:
@@ -307,10 +311,23 @@ def _params(w: Write, task_id: int, versions: Sequence[int] | None) -> dict[str,
     }
 
 
-def _missing_or_stale(w: Write, task_id: int) -> None:
+def _missing_or_stale(conn: Connection, user_id: str, task_id: int) -> None:
     """A conditional write matched nothing: 412 if the task exists, else None (a 404)."""
-    if w.conn.execute(EXISTS, {"owner": w.user_id, "task_id": task_id}).first() is not None:
+    if conn.execute(EXISTS, {"owner": user_id, "task_id": task_id}).first() is not None:
         raise Refused(412, errors.TASK_CHANGED)
+
+
+def _one(identity: Identity, task_id: int, rows: Sequence[Row[Any]]) -> Row[Any] | None:
+    """The task a one-statement write changed; None (a 404) or 412 if it changed none."""
+    if rows:
+        return rows[0]
+    with connection() as conn:
+        _missing_or_stale(conn, identity.user_id, task_id)
+    return None
+
+
+def _target(task_id: int, versions: Sequence[int] | None) -> dict[str, Any]:
+    return {"task_id": task_id, **versions_param(versions)}
 
 
 DELETE_TAGS = delete(task_tags).where(task_tags.c.user_id == OWNER, task_tags.c.task_id == TASK_ID)
@@ -328,15 +345,18 @@ def _value(name: str) -> Any:
 
 
 @functools.lru_cache(maxsize=STATEMENT_SHAPES)
-def update_statement(fields: tuple[str, ...], completed: bool | None, conditional: bool) -> Any:
+def update_statement(
+    fields: tuple[str, ...], completed: bool | None, conditional: bool, claimed: bool
+) -> Any:
     values: dict[str, Any] = {name: _value(name) for name in fields}
-    values.update(updated_at=NOW, version=tasks.c.version + 1, seq=SEQ)
+    values.update(updated_at=NOW, version=tasks.c.version + 1, seq=seq(claimed))
     if completed is not None:
         # Set when the task becomes completed, kept while it stays so, cleared when reopened.
         values["completed_at"] = (
             case((tasks.c.completed, tasks.c.completed_at), else_=NOW) if completed else null()
         )
-    return update(tasks).where(*_matching(conditional)).values(**values).returning(*TASK_COLUMNS)
+    stmt = update(tasks).where(*_matching(conditional, claimed)).values(**values)
+    return claiming(stmt.returning(*TASK_COLUMNS), claimed)
 
 
 def update_task(
@@ -347,32 +367,35 @@ def update_task(
 ) -> Row[Any] | None:
     """Apply ``changes`` if the task is at one of ``versions``; None if there is no task.
 
-    A 412 (Refused) when it exists at another version. A change of completion
-    follows the tree (app/tasks/tree.py)."""
-    stmt = update_statement(
-        tuple(sorted(changes)), changes.get("completed"), versions is not ANY_VERSION
-    )
+    A 412 (Refused) when it exists at another version. The tree follows a change of
+    completion (app/tasks/tree.py)."""
+    shape = (tuple(sorted(changes)), changes.get("completed"), versions is not ANY_VERSION)
+    if "tags" not in changes:
+        rows = write_one(
+            identity,
+            lambda claimed: update_statement(*shape, claimed),
+            {**_target(task_id, versions), **changes},
+        )
+        return _one(identity, task_id, rows)
     with write(identity) as w:
-        row = w.conn.execute(stmt, {**_params(w, task_id, versions), **changes}).one_or_none()
+        params = {**_params(w, task_id, versions), **changes}
+        row = w.conn.execute(update_statement(*shape, False), params).one_or_none()
         if row is None:
-            _missing_or_stale(w, task_id)
+            _missing_or_stale(w.conn, w.user_id, task_id)
             return None
-        if "tags" in changes:
-            _write_tags(w.conn, w.user_id, task_id, changes["tags"])
-        if "completed" in changes:
-            tree.follow_completion(w, task_id, row.completed)
+        _write_tags(w.conn, w.user_id, task_id, changes["tags"])
         return row
 
 
 @functools.lru_cache(maxsize=STATEMENT_SHAPES)
-def toggle_statement(completed: bool | None, conditional: bool) -> Any:
+def toggle_statement(completed: bool | None, conditional: bool, claimed: bool) -> Any:
     if completed is None:
         values = {
             "completed": not_(tasks.c.completed),
             "completed_at": case((tasks.c.completed, null()), else_=NOW),
             "updated_at": NOW,
             "version": tasks.c.version + 1,
-            "seq": SEQ,
+            "seq": seq(claimed),
         }
     else:
         unchanged = tasks.c.completed == completed
@@ -383,9 +406,10 @@ def toggle_statement(completed: bool | None, conditional: bool) -> Any:
             ),
             "updated_at": case((unchanged, tasks.c.updated_at), else_=NOW),
             "version": case((unchanged, tasks.c.version), else_=tasks.c.version + 1),
-            "seq": case((unchanged, tasks.c.seq), else_=SEQ),
+            "seq": case((unchanged, tasks.c.seq), else_=seq(claimed)),
         }
-    return update(tasks).where(*_matching(conditional)).values(**values).returning(*TASK_COLUMNS)
+    stmt = update(tasks).where(*_matching(conditional, claimed)).values(**values)
+    return claiming(stmt.returning(*TASK_COLUMNS), claimed)
 
 
 def toggle_task(
@@ -396,28 +420,35 @@ def toggle_task(
 ) -> Row[Any] | None:
     """Flip ``completed`` in the database, or set it; setting the value it already has
     changes nothing (not updated_at, not the version). The tree follows."""
-    with write(identity) as w:
-        params = _params(w, task_id, versions)
-        stmt = toggle_statement(completed, versions is not ANY_VERSION)
-        row = w.conn.execute(stmt, params).one_or_none()
-        if row is None:
-            _missing_or_stale(w, task_id)
-            return None
-        tree.follow_completion(w, task_id, row.completed)
-        return row
+    conditional = versions is not ANY_VERSION
+    rows = write_one(
+        identity,
+        lambda claimed: toggle_statement(completed, conditional, claimed),
+        _target(task_id, versions),
+    )
+    return _one(identity, task_id, rows)
+
+
+@functools.lru_cache(maxsize=4)
+def delete_statement(conditional: bool, claimed: bool) -> Any:
+    stmt = delete(tasks).where(*_matching(conditional, claimed))
+    return claiming(stmt.returning(tasks.c.id), claimed)
 
 
 def delete_task(
     identity: Identity, task_id: int, versions: Sequence[int] | None = ANY_VERSION
 ) -> bool:
-    """Delete the task and its subtree; False when there is no such task."""
-    with write(identity) as w:
-        found = select(tasks.c.id).where(*_matching(versions is not ANY_VERSION))
-        if w.conn.execute(found, _params(w, task_id, versions)).first() is None:
-            _missing_or_stale(w, task_id)
-            return False
-        tree.delete_subtree(w, task_id)
-    deletions.forget_old(w.now)
+    """Delete the task and its subtree (the parent foreign key's cascade); False when there
+    is no such task."""
+    conditional = versions is not ANY_VERSION
+    rows = write_one(
+        identity,
+        lambda claimed: delete_statement(conditional, claimed),
+        _target(task_id, versions),
+    )
+    if _one(identity, task_id, rows) is None:
+        return False
+    deletions.forget_old()
     return True
 
 
@@ -442,7 +473,7 @@ def _depth_refused(depth: int) -> Refused:
 
 def create_in(w: Write, data: Mapping[str, Any]) -> Row[Any]:
     """A new task (last among its siblings) and its tag keys, in the user's write
-    transaction. An open subtask under a completed task reopens that one and those above."""
+    transaction. (An open subtask under a completed task reopens it: app/tasks/tree.py.)"""
     parent_id = data.get("parent_id")
     above: Sequence[Row[Any]] = ()
     if parent_id is not None:
@@ -477,14 +508,74 @@ def create_in(w: Write, data: Mapping[str, Any]) -> Row[Any]:
     row = w.conn.execute(insert_statement(tuple(sorted(values))), values).one()
     if data.get("tags"):
         _write_tags(w.conn, w.user_id, row.id, data["tags"])
-    if not row.completed and any(task.completed for task in above):
-        tree.follow_completion(w, row.id, False)
     return row
 
 
 def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
+    """A new task. The common one (last at the top of the default list, no tags) reads
+    where it goes, then is one statement that writes only if nothing of the user changed
+    in between; any other, and that one when something did, runs in the user's write
+    transaction."""
+    if data.get("parent_id") is None and "list_id" not in data and not data.get("tags"):
+        row = _create_last(identity, data)
+        if row is not None:
+            return row
     with write(identity) as w:
         return create_in(w, data)
+
+
+# Tries of the common create before the careful way: under the user's own concurrent
+# writes (a second tab, a sync) a try can lose to one of them; the careful way waits for
+# the lock and, holding it, makes the next writes of the user lose in turn.
+TRIES = 3
+default_lists = TaskList.__table__
+# Where a new task goes at the end of the default list's top level: the list, the last
+# key there, and the user's write counter as it stands (no row: no default list yet).
+LAST_IN_DEFAULT = (
+    select(
+        users.c.seq,
+        default_lists.c.id.label("list_id"),
+        select(func.max(tasks.c.position))
+        .where(*siblings(OWNER, default_lists.c.id, None))
+        .scalar_subquery()
+        .label("greatest"),
+    )
+    .join_from(users, default_lists, default_lists.c.user_id == users.c.id)
+    .where(users.c.id == OWNER, default_lists.c.is_default)
+)
+
+
+@functools.lru_cache(maxsize=STATEMENT_SHAPES)
+def insert_unless_changed(fields: tuple[str, ...], claimed: bool) -> Any:
+    """The new task from bound ``fields`` (``new_`` and the name: INSERT ... SELECT keeps
+    the names themselves for its own use), with the write's moment and seq, if the user's
+    counter is still at ``seen``."""
+    new = {name: bindparam(f"new_{name}", type_=tasks.c[name].type) for name in fields}
+    completed_at = case((new["completed"], NOW), else_=null()) if "completed" in new else null()
+    made = (NOW, NOW, completed_at, seq(claimed))
+    source = select(*new.values(), *made).where(unchanged(claimed))
+    names = (*fields, "created_at", "updated_at", "completed_at", "seq")
+    return claiming(insert(tasks).from_select(names, source).returning(*TASK_COLUMNS), claimed)
+
+
+def _create_last(identity: Identity, data: Mapping[str, Any]) -> Row[Any] | None:
+    """``create_task``'s common case; None when it must be made the careful way."""
+    for _ in range(TRIES):
+        with connection() as conn:
+            place = conn.execute(LAST_IN_DEFAULT, {"owner": identity.user_id}).one_or_none()
+        key = None if place is None else positions.between(place.greatest, None)
+        if key is None:  # no default list yet, or keys to lay out again
+            return None
+        values = {**data, "user_id": identity.user_id, "list_id": place.list_id, "position": key}
+        fields = tuple(sorted(values))
+        rows = write_one(
+            identity,
+            lambda claimed, fields=fields: insert_unless_changed(fields, claimed),
+            {**{f"new_{name}": value for name, value in values.items()}, "seen": place.seq},
+        )
+        if rows:
+            return rows[0]
+    return None
 
 
 # --------------------------------------------------------------------------- move
@@ -501,10 +592,10 @@ def move_task(
     the user's (422 naming the field) before the tree's rules are checked."""
     with write(identity) as w:
         params = _params(w, task_id, versions)
-        found = PLACE.where(*_matching(versions is not ANY_VERSION))
+        found = PLACE.where(*_matching(versions is not ANY_VERSION, False))
         task = w.conn.execute(found, params).one_or_none()
         if task is None:
-            _missing_or_stale(w, task_id)
+            _missing_or_stale(w.conn, w.user_id, task_id)
             return None
         if "list_id" in body and not lists.owns(w, body["list_id"]):
             raise Refused(422, errors.NO_SUCH_LIST, "list_id")
@@ -521,14 +612,9 @@ def move_task(
         after_key = _after(task, list_id, parent_id, after)
         scope = siblings(w.user_id, list_id, parent_id)
         key = positions.after(w, tasks, scope, task_id, after_key)
-        moved = w.conn.execute(
+        return w.conn.execute(
             MOVE, {**params, "list_id": list_id, "parent_id": parent_id, "position": key}
         ).one()
-        if list_id != task.list_id:
-            tree.move_below(w, task_id, list_id)
-        if parent_id is not None and not moved.completed:
-            tree.follow_completion(w, task_id, False)
-        return moved
 
 
 MOVE = (
