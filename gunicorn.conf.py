@@ -9,6 +9,7 @@ import os
 import tempfile
 
 from dotenv import load_dotenv
+from gunicorn import glogging
 
 # A local .env (LOG_FORMAT, PORT, ...) counts for these settings too; real variables win.
 load_dotenv()
@@ -55,6 +56,18 @@ if os.path.isdir("/dev/shm"):
 
 # The app writes one JSON line per request itself; gunicorn's access log would repeat it.
 accesslog = None
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger, without an access log to write."""
+
+    # Why: with logconfig_dict set, gunicorn builds every request's access-log fields even
+    # though no handler takes them (bench/README.md).
+    def access(self, resp, req, environ, request_time):  # noqa: ANN001, ANN201
+        """Nothing: the request log is the app's (app/logs.py)."""
+
+
+logger_class = Logger
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = {

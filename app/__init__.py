@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
+import orjson
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -75,11 +77,20 @@ def _api_settings() -> dict[str, Any]:
     }
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, written by orjson: compact, fields in the documented (insertion)
+    order. Reading stays the standard library's."""
+
+    # Why: orjson writes a page of tasks in a fraction of json's time (bench/README.md).
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        # Non-string keys (a list item's index in a 422's field errors) as strings, as json.
+        return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then the environment, then ``test_config``."""
     app = Flask(__name__, instance_relative_config=True)
-    app.json.sort_keys = False  # fields in the documented order
-    app.json.compact = True
+    app.json = JSONProvider(app)
     # "//" in a path is a 404 like any unknown path, not a redirect built from the Host header.
     app.url_map.merge_slashes = False
     app.config.update(
