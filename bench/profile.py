@@ -44,7 +44,6 @@ LAYERS = {
     "gunicorn": "gunicorn",
     "limits": "limits",
     "prometheus_client": "prometheus_client",
-    "pythonjsonlogger": "python-json-logger",
     "logging": "logging",
     "jwt": "pyjwt",
     "json": "json",
@@ -75,11 +74,17 @@ def layer(frame: str) -> str:
     return LAYERS.get(path.split("/", 1)[0], "other")
 
 
-def summarise(raw: str) -> tuple[int, collections.Counter[str], collections.Counter[str]]:
+Summary = tuple[int, collections.Counter[str], collections.Counter[str], collections.Counter[str]]
+
+
+def summarise(raw: str) -> Summary:
     """py-spy's raw (collapsed) stacks: total samples, samples per layer (each layer once
-    per sample), samples per innermost function."""
+    per sample), samples per layer of their own (the innermost frame in a named layer: a
+    standard-library frame counts for the package that called it), samples per innermost
+    function."""
     total = 0
     layers: collections.Counter[str] = collections.Counter()
+    own_layers: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -88,10 +93,12 @@ def summarise(raw: str) -> tuple[int, collections.Counter[str], collections.Coun
         n = int(count)
         frames = stack.split(";")
         total += n
-        for name in {layer(frame) for frame in frames}:
+        named = [layer(frame) for frame in frames]
+        for name in set(named):
             layers[name] += n
+        own_layers[next((name for name in reversed(named) if name != "other"), "other")] += n
         own[frames[-1]] += n
-    return total, layers, own
+    return total, layers, own_layers, own
 
 
 def profile(py_spy: str, pid: int, seconds: float, rate: int) -> str:
@@ -140,11 +147,14 @@ def run(args: argparse.Namespace) -> int:
                 if route in bench_run.WRITE_ROUTES:
                     bench.settle()
                 report.append((route, *summarise(raw)))
-    for route, total, layers, own in report:
-        print(f"\n## {route}: {total} samples (GIL held), by layer (a sample counts in each "
-              "layer it passes through)\n")  # fmt: skip
-        rows = [[name, str(n), f"{100 * n / total:.1f} %"] for name, n in layers.most_common()]
-        print(harness.format_table(["layer", "samples", "share"], rows))
+    for route, total, layers, own_layers, own in report:
+        print(f"\n## {route}: {total} samples (GIL held), by layer: its own samples (the "
+              "innermost named layer) and every sample it is in\n")  # fmt: skip
+        rows = [
+            [name, f"{100 * own_layers[name] / total:.1f} %", f"{100 * n / total:.1f} %"]
+            for name, n in sorted(layers.items(), key=lambda item: -own_layers[item[0]])
+        ]
+        print(harness.format_table(["layer", "own", "within"], rows))
         print(f"\nfunctions with the most samples of their own ({route}):\n")
         rows = [[f, str(n), f"{100 * n / total:.1f} %"] for f, n in own.most_common(args.top)]
         print(harness.format_table(["function (file:line)", "samples", "share"], rows))
