@@ -92,6 +92,8 @@ def write_one(
     rows. ``statement(True)`` holds the claim (``claiming``) and stamps rows with its seq;
     ``statement(False)`` stamps them with the bound one (``seq``)."""
     with connection() as conn:
+        # Why one statement: no BEGIN/COMMIT round trips, the lock held the least time
+        # (bench/README.md, "What we keep and why").
         if conn.dialect.name == "postgresql":
             values = {**_owner(identity, utcnow()), **params}
             return conn.execute(statement(True), values).all()

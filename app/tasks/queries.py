@@ -526,7 +526,8 @@ def create_task(identity: Identity, data: Mapping[str, Any]) -> Row[Any]:
 
 # Tries of the common create before the careful way: under the user's own concurrent
 # writes (a second tab, a sync) a try can lose to one of them; the careful way waits for
-# the lock and, holding it, makes the next writes of the user lose in turn.
+# the lock and, holding it, makes the next writes of the user lose in turn. Why not
+# always the careful way: it holds the lock over a round trip more (bench/README.md).
 TRIES = 3
 default_lists = TaskList.__table__
 # Where a new task goes at the end of the default list's top level: the list, the last

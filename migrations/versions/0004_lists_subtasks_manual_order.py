@@ -130,6 +130,8 @@ COUNTS_UPDATE = (
 # table, keeps both the users' counters (taking over migration 0002's) and open_count:
 # one query of the transition table, then an update per user and list whose plan the
 # function keeps (a bulk statement updates each row once, not once per task).
+# Why one loop for both counters: each transition-table trigger costs every write
+# (bench/README.md, "What we keep and why").
 PG_COUNTS_LOOP = """
     FOR r IN SELECT user_id, list_id, count(*) AS n,
                     count(*) FILTER (WHERE completed) AS done, max(seq) AS seq
