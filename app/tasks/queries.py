@@ -398,15 +398,13 @@ def toggle_statement(completed: bool | None, conditional: bool, claimed: bool) -
             "seq": seq(claimed),
         }
     else:
-        unchanged = tasks.c.completed == completed
+        same = tasks.c.completed == completed
         values = {
             "completed": completed,
-            "completed_at": case(
-                (unchanged, tasks.c.completed_at), else_=NOW if completed else null()
-            ),
-            "updated_at": case((unchanged, tasks.c.updated_at), else_=NOW),
-            "version": case((unchanged, tasks.c.version), else_=tasks.c.version + 1),
-            "seq": case((unchanged, tasks.c.seq), else_=seq(claimed)),
+            "completed_at": case((same, tasks.c.completed_at), else_=NOW if completed else null()),
+            "updated_at": case((same, tasks.c.updated_at), else_=NOW),
+            "version": case((same, tasks.c.version), else_=tasks.c.version + 1),
+            "seq": case((same, tasks.c.seq), else_=seq(claimed)),
         }
     stmt = update(tasks).where(*_matching(conditional, claimed)).values(**values)
     return claiming(stmt.returning(*TASK_COLUMNS), claimed)
