@@ -86,7 +86,7 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
-        # The tree's rules are triggers that fire each other, level by level (migration 0004).
+        # The tree's rules are triggers that fire each other, level by level (migration 0006).
         cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
         cursor.close()

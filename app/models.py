@@ -165,13 +165,13 @@ class TaskList(db.Model):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     position: Mapped[str] = mapped_column(Position)
     # The list's tasks that are not completed: kept exact by triggers on tasks (migration
-    # 0004), which also bump the version (the ETag) when it changes.
+    # 0004, 0006), which also bump the version (the ETag) and seq when it changes.
     open_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The user's write counter as the write that last changed the list made it (the
-    # changes feed; migration 0004).
+    # changes feed, migration 0005).
     seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
@@ -221,7 +221,7 @@ class Task(db.Model):
     # Its place among its siblings (same list, same parent).
     position: Mapped[str] = mapped_column(Position)
     # The user's write counter as the write that last changed the task made it (the
-    # changes feed; migration 0004).
+    # changes feed, migration 0005).
     seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     # One index per list order: (owner[, status], sort key, id). The id makes the

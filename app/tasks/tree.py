@@ -1,6 +1,6 @@
 """The task tree: walks up and down it, for the checks a create or a move makes.
 
-The tree's rules are the database's (triggers of migration 0004, part of the writing
+The tree's rules are the database's (triggers of migration 0006, part of the writing
 statement, whoever writes): completing a task completes its open descendants; reopening a
 task reopens its completed ancestors (so does an open task arriving under a completed
 one); a task's subtree moves to another list with it; deleting a task deletes its
