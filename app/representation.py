@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import marshmallow as ma
+from flask import Response, current_app
 from marshmallow import fields
 from sqlalchemy import ColumnElement, Table
 
-from .etags import Versions
+from .etags import Versions, respond
 
 READ_ONLY = object()  # the client cannot set it
 REQUIRED = object()  # a create must send it
@@ -115,6 +116,25 @@ class Representation:
         # Why not the schema's dump: marshmallow's per-field work was a large share of a
         # page's time (bench/README.md, "What we keep and why"); the columns are formatted.
         return dict(zip(self.names, row, strict=False))  # extra trailing columns are dropped
+
+    def encoded(self, row: Any) -> str:
+        """A row of ``columns`` (with ``version`` after them) as the API's JSON text."""
+        return current_app.json.dumps(self.json(row))
+
+    def etag(self, row: Any) -> str:
+        return self.versions.etag(row.id, row.version)
+
+    def answer(
+        self,
+        row: Any,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        revalidate: bool = False,
+    ) -> Response:
+        """The row as a response with its ETag (a read: ``revalidate``, 304 when it matches)."""
+        return respond(
+            self.encoded(row), status, headers, etag=self.etag(row), revalidate=revalidate
+        )
 
 
 def _create_field(field: Field) -> fields.Field:

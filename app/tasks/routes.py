@@ -62,10 +62,6 @@ def task_not_found() -> Any:
     abort(404, message=errors.TASK_NOT_FOUND)
 
 
-def encoded(payload: Any) -> bytes:
-    return current_app.json.dumps(payload).encode()
-
-
 def found(
     row: Any, status: int = 200, headers: dict[str, str] | None = None, revalidate: bool = False
 ) -> Response:
@@ -73,13 +69,7 @@ def found(
     # still documents the body.
     if row is None:
         task_not_found()
-    return respond(
-        encoded(task_json(row)),
-        status,
-        headers,
-        etag=VERSIONS.etag(row.id, row.version),
-        revalidate=revalidate,
-    )
+    return TASK.answer(row, status, headers, revalidate)
 
 
 # --------------------------------------------------------------------------- routes
@@ -112,7 +102,7 @@ class Tasks(MethodView):
             total, rows = queries.list_page(
                 conn, user_id, args, limit=page_size, offset=(page - 1) * page_size
             )
-        body = encoded([task_json(row) for row in rows])
+        body = current_app.json.dumps([task_json(row) for row in rows]).encode()
         pagination = pagination_headers(total, page, page_size)
         # The list's ETag: a digest of what the response says (its body and X-Pagination).
         digest = hashlib.blake2b(body, digest_size=16)
@@ -145,8 +135,7 @@ class Tasks(MethodView):
         """
 
         def made(row: Any) -> idempotency.Created:
-            body = encoded(task_json(row)).decode()
-            return idempotency.Created(row.id, body, VERSIONS.etag(row.id, row.version))
+            return idempotency.Created(row.id, TASK.encoded(row), TASK.etag(row))
 
         key = headers.get("idempotency_key")
         if key is None:  # the common create has a way of its own (queries.create_task)
