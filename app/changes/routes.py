@@ -15,6 +15,7 @@ from ..database import snapshot
 from ..errors import Refused
 from ..limits import per_user
 from ..lists import queries as lists
+from ..lists.schemas import LIST_EXAMPLE
 from ..models import utcnow
 from ..owners import write
 from . import queries
@@ -35,17 +36,7 @@ EXAMPLE = {
             "id": 7,
             "deleted": False,
             "etag": '"7.2.9f0a31c2"',
-            "data": {
-                "id": 7,
-                "user_id": "k3J9xQ2mN8pL4vR7sT1wY6zA0bC5dE2f",
-                "title": "Groceries",
-                "color": "#3b82f6",
-                "is_default": False,
-                "position": "a1",
-                "open_count": 3,
-                "created_at": "2026-12-07T09:00:00.000000Z",
-                "updated_at": "2026-12-07T09:00:00.000000Z",
-            },
+            "data": LIST_EXAMPLE,
         },
         {"type": "task", "id": 43, "deleted": True},
     ],

@@ -25,7 +25,7 @@ from ..limits import per_user
 from ..owners import write
 from . import queries
 from .queries import DEFAULT
-from .schemas import LIST, ListMoveSchema
+from .schemas import LIST, LIST_EXAMPLE, ListMoveSchema
 
 blp = Blueprint(
     "lists",
@@ -35,17 +35,6 @@ blp = Blueprint(
     "token whose subject is {user_id}.",
 )
 
-LIST_EXAMPLE = {
-    "id": 7,
-    "user_id": "k3J9xQ2mN8pL4vR7sT1wY6zA0bC5dE2f",
-    "title": "Groceries",
-    "color": "#3b82f6",
-    "is_default": False,
-    "position": "a1",
-    "open_count": 3,
-    "created_at": "2026-12-07T09:00:00.000000Z",
-    "updated_at": "2026-12-07T09:00:00.000000Z",
-}
 VERSIONS = LIST.versions  # a list's ETags
 
 

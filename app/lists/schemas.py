@@ -118,3 +118,17 @@ class ListMoveSchema(ma.Schema):
             "example": 7,
         },
     )
+
+
+# A list as the API sends it, for the documentation of every answer that carries one.
+LIST_EXAMPLE = {
+    "id": 7,
+    "user_id": "k3J9xQ2mN8pL4vR7sT1wY6zA0bC5dE2f",
+    "title": "Groceries",
+    "color": "#3b82f6",
+    "is_default": False,
+    "position": "a1",
+    "open_count": 3,
+    "created_at": "2026-12-07T09:00:00.000000Z",
+    "updated_at": "2026-12-07T09:00:00.000000Z",
+}
